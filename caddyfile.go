@@ -1,0 +1,185 @@
+package xjpgateway
+
+import (
+	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("xjp_gateway", parseCaddyfile)
+	// A terminal handler like reverse_proxy: header, request_body, encode,
+	// auth and the rest of the standard middleware run before it.
+	httpcaddyfile.RegisterDirectiveOrder("xjp_gateway", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	g := new(Gateway)
+	err := g.UnmarshalCaddyfile(h.Dispenser)
+	return g, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	xjp_gateway [<matcher>] {
+//	    provider <name> <type> {
+//	        base_url <url>
+//	        api_key  <secret>           # {env.X} or {file./path}; resolved at provision
+//	        header   <field> <value>
+//	        ...                         # options of the provider type
+//	    }
+//	    model <public-name> [<alias>...] {
+//	        primary  <provider> [<upstream-model>]
+//	        fallback <provider> [<upstream-model>]   # repeatable, tried in order
+//	    }
+//	    keys {                          # the static key store
+//	        key <secret> tenant <id> [name <label>] [models <glob>...]
+//	    }
+//	    auth <store> {                  # any key store module instead of keys
+//	        ...
+//	    }
+//	    limits {
+//	        max_body <size>             # default 10MiB
+//	    }
+//	}
+func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // the directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch d.Val() {
+		case "provider":
+			err = g.parseProvider(d)
+		case "model":
+			err = g.parseModel(d)
+		case "keys":
+			err = g.parseAuth(d, "static")
+		case "auth":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			err = g.parseAuth(d, d.Val())
+		case "limits":
+			err = g.parseLimits(d)
+		default:
+			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseProvider parses "provider <name> <type> { ... }" by handing the
+// block to the provider module's own parser.
+func (g *Gateway) parseProvider(d *caddyfile.Dispenser) error {
+	var name string
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	name = d.Val()
+	if !d.NextArg() {
+		return d.Errf("provider %q: a type is required (e.g. openrouter, openai, echo)", name)
+	}
+	typ := d.Val()
+	if _, dup := g.Providers[name]; dup {
+		return d.Errf("provider %q is already defined", name)
+	}
+	unm, err := caddyfile.UnmarshalModule(d, "http.xjp_gateway.providers."+typ)
+	if err != nil {
+		return err
+	}
+	if g.Providers == nil {
+		g.Providers = make(map[string]json.RawMessage)
+	}
+	g.Providers[name] = caddyconfig.JSONModuleObject(unm, "type", typ, nil)
+	return nil
+}
+
+func (g *Gateway) parseModel(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	name := d.Val()
+	m := &ModelConfig{Aliases: d.RemainingArgs()}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch kw := d.Val(); kw {
+		case "primary", "fallback":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			rc := RouteConfig{Provider: args[0]}
+			if len(args) == 2 {
+				rc.Model = args[1]
+			}
+			if kw == "fallback" {
+				m.Fallbacks = append(m.Fallbacks, rc)
+				continue
+			}
+			if m.Primary != nil {
+				return d.Errf("model %q: primary already specified", name)
+			}
+			m.Primary = &rc
+		default:
+			return d.Errf("unrecognized model option %q", kw)
+		}
+	}
+	if m.Primary == nil {
+		return d.Errf("model %q: a primary route is required", name)
+	}
+	if _, dup := g.Models[name]; dup {
+		return d.Errf("model %q is already defined", name)
+	}
+	if g.Models == nil {
+		g.Models = make(map[string]*ModelConfig)
+	}
+	g.Models[name] = m
+	return nil
+}
+
+// parseAuth parses a key store block with the store module's parser.
+func (g *Gateway) parseAuth(d *caddyfile.Dispenser, store string) error {
+	if g.Auth != nil {
+		return d.Err("a key store is already specified")
+	}
+	unm, err := caddyfile.UnmarshalModule(d, "http.xjp_gateway.key_stores."+store)
+	if err != nil {
+		return err
+	}
+	g.Auth = caddyconfig.JSONModuleObject(unm, "store", store, nil)
+	return nil
+}
+
+func (g *Gateway) parseLimits(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if g.Limits == nil {
+		g.Limits = new(Limits)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "max_body":
+			var s string
+			if !d.AllArgs(&s) {
+				return d.ArgErr()
+			}
+			size, err := humanize.ParseBytes(s)
+			if err != nil || size == 0 {
+				return d.Errf("bad max_body %q", s)
+			}
+			g.Limits.MaxBody = int64(size)
+		default:
+			return d.Errf("unrecognized limits option %q", d.Val())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+package openai
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/go-json-experiment/json"
+
+	"github.com/xiaojinpro/xjp-gateway/connectors"
+	"github.com/xiaojinpro/xjp-gateway/connectors/sse"
+	"github.com/xiaojinpro/xjp-gateway/internal/openaiwire"
+	"github.com/xiaojinpro/xjp-gateway/unified"
+)
+
+var doneMarker = []byte("[DONE]")
+
+// stream turns chat.completion.chunk events into unified events.
+type stream struct {
+	ctx  context.Context
+	p    *OpenAI
+	body io.ReadCloser
+	sse  *sse.Reader
+
+	queue []unified.Event
+	next  int
+
+	started  bool
+	finished bool // a finish_reason arrived
+	done     bool // [DONE] or the end of the body
+
+	// upstreamTools maps our tool-call index (the position) to the
+	// upstream's index, which need not start at 0 or be contiguous.
+	upstreamTools []int
+}
+
+func (p *OpenAI) newStream(ctx context.Context, resp *http.Response) *stream {
+	return &stream{ctx: ctx, p: p, body: resp.Body, sse: sse.NewReader(resp.Body, 0), queue: make([]unified.Event, 0, 4)}
+}
+
+// Next implements unified.Stream.
+func (s *stream) Next() (unified.Event, error) {
+	for {
+		if s.next < len(s.queue) {
+			s.next++
+			return s.queue[s.next-1], nil
+		}
+		s.queue, s.next = s.queue[:0], 0
+		if s.done {
+			return unified.Event{}, io.EOF
+		}
+		ev, err := s.sse.Next()
+		switch {
+		case errors.Is(err, io.EOF):
+			if !s.finished {
+				return unified.Event{}, &unified.Error{Kind: unified.KindUpstream,
+					Message: "stream from provider " + s.p.name + " ended before the answer was complete"}
+			}
+			s.done = true
+		case err != nil:
+			return unified.Event{}, connectors.StreamBroken(s.ctx, s.p.name, err)
+		case bytes.Equal(ev.Data, doneMarker):
+			if !s.finished {
+				s.push(unified.Event{Type: unified.EventFinish, Finish: finishReason(nil, len(s.upstreamTools) > 0)})
+				s.finished = true
+			}
+			s.drain()
+			s.done = true
+		default:
+			if err := s.decodeChunk(ev.Data); err != nil {
+				return unified.Event{}, err
+			}
+		}
+	}
+}
+
+// drain reads the rest of the body after [DONE] so the connection can be
+// reused; a well-behaved server has sent nothing more.
+func (s *stream) drain() {
+	for range 4 {
+		if _, err := s.sse.Next(); err != nil {
+			return
+		}
+	}
+}
+
+func (s *stream) push(ev unified.Event) { s.queue = append(s.queue, ev) }
+
+func (s *stream) decodeChunk(data []byte) error {
+	var c openaiwire.ChatCompletion
+	if err := json.Unmarshal(data, &c); err != nil {
+		return unified.Errorf(unified.KindUpstream, "provider %s sent an unreadable stream event", s.p.name)
+	}
+	if c.Error != nil {
+		return s.p.inBandError(c.Error)
+	}
+	if !s.started {
+		s.started = true
+		s.push(unified.Event{Type: unified.EventStart, ID: c.ID, Name: c.Model})
+	}
+	for i := range c.Choices {
+		ch := &c.Choices[i]
+		if ch.Index != 0 {
+			continue // only the first choice is streamed
+		}
+		if d := ch.Delta; d != nil {
+			if r := reasoning(d); r != "" {
+				s.push(unified.Event{Type: unified.EventReasoning, Text: r})
+			}
+			if d.Content != nil && *d.Content != "" {
+				s.push(unified.Event{Type: unified.EventText, Text: *d.Content})
+			}
+			for j := range d.ToolCalls {
+				s.toolCallDelta(j, &d.ToolCalls[j])
+			}
+		}
+		if ch.FinishReason != nil && *ch.FinishReason != "" && !s.finished {
+			if *ch.FinishReason == "error" {
+				return &unified.Error{Kind: unified.KindUpstream, Message: "provider " + s.p.name + " failed while generating"}
+			}
+			s.finished = true
+			s.push(unified.Event{Type: unified.EventFinish, Finish: finishReason(ch.FinishReason, len(s.upstreamTools) > 0)})
+		}
+	}
+	if c.Usage != nil {
+		s.push(unified.Event{Type: unified.EventUsage, Usage: usage(c.Usage)})
+	}
+	return nil
+}
+
+func (s *stream) toolCallDelta(pos int, tc *openaiwire.ToolCall) {
+	up := pos
+	if tc.Index != nil {
+		up = *tc.Index
+	}
+	idx := -1
+	for i, u := range s.upstreamTools {
+		if u == up {
+			idx = i
+			break
+		}
+	}
+	if idx < 0 {
+		idx = len(s.upstreamTools)
+		s.upstreamTools = append(s.upstreamTools, up)
+		id := tc.ID
+		if id == "" {
+			id = "call_" + rand.Text()
+		}
+		s.push(unified.Event{Type: unified.EventToolCallStart, Index: idx, ID: id, Name: tc.Function.Name})
+	}
+	if tc.Function.Arguments != "" {
+		s.push(unified.Event{Type: unified.EventToolCallDelta, Index: idx, Text: tc.Function.Arguments})
+	}
+}
+
+// Close implements unified.Stream.
+func (s *stream) Close() error { return s.body.Close() }

@@ -1,0 +1,126 @@
+// Package sse reads Server-Sent Events as providers send them: LF, CRLF or
+// CR line ends, comment lines (OpenRouter's ": OPENROUTER PROCESSING",
+// Clewdr's bare ":"), multi-line data, and a last event with no blank line
+// after it.
+package sse
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// DefaultMaxEvent bounds one event's size; a provider that sends more in
+// one event is broken or hostile.
+const DefaultMaxEvent = 8 << 20
+
+// ErrEventTooLarge is returned for an event over the size limit.
+var ErrEventTooLarge = errors.New("sse: event too large")
+
+// Event is one dispatched event. Its slices are valid until the next call
+// to Next.
+type Event struct {
+	Name []byte // the event: field, empty when absent
+	Data []byte // data: lines joined with "\n"
+}
+
+// Reader reads events from a stream.
+type Reader struct {
+	sc      *bufio.Scanner
+	max     int
+	name    []byte
+	data    []byte
+	hasData bool
+}
+
+// NewReader reads from r, refusing lines longer than maxEvent bytes (0
+// means DefaultMaxEvent).
+func NewReader(r io.Reader, maxEvent int) *Reader {
+	if maxEvent <= 0 {
+		maxEvent = DefaultMaxEvent
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxEvent)
+	sc.Split(scanLines)
+	return &Reader{sc: sc, max: maxEvent}
+}
+
+// Next returns the next event, or io.EOF when the stream ends cleanly.
+func (r *Reader) Next() (Event, error) {
+	r.name, r.data, r.hasData = r.name[:0], r.data[:0], false
+	for r.sc.Scan() {
+		line := r.sc.Bytes()
+		if len(line) == 0 {
+			if r.hasData || len(r.name) > 0 {
+				return Event{Name: r.name, Data: r.data}, nil
+			}
+			continue
+		}
+		if line[0] == ':' {
+			continue // comment
+		}
+		field, value := line, []byte(nil)
+		if i := bytes.IndexByte(line, ':'); i >= 0 {
+			field, value = line[:i], line[i+1:]
+			if len(value) > 0 && value[0] == ' ' {
+				value = value[1:]
+			}
+		}
+		switch string(field) {
+		case "data":
+			if r.hasData {
+				r.data = append(r.data, '\n')
+			}
+			r.data = append(r.data, value...)
+			r.hasData = true
+			if len(r.data) > r.max {
+				return Event{}, ErrEventTooLarge
+			}
+		case "event":
+			r.name = append(r.name[:0], value...)
+		}
+		// id, retry and unknown fields carry nothing a gateway needs.
+	}
+	if err := r.sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return Event{}, ErrEventTooLarge
+		}
+		return Event{}, err
+	}
+	if r.hasData {
+		// The stream ended without the blank line after its last event;
+		// several providers do that, so dispatch it rather than lose it.
+		return Event{Name: r.name, Data: r.data}, nil
+	}
+	return Event{}, io.EOF
+}
+
+// scanLines splits at LF, CRLF or a lone CR, as the SSE spec requires.
+func scanLines(data []byte, atEOF bool) (int, []byte, error) {
+	if atEOF && len(data) == 0 {
+		return 0, nil, nil
+	}
+	lf := bytes.IndexByte(data, '\n')
+	search := data
+	if lf >= 0 {
+		search = data[:lf]
+	}
+	if cr := bytes.IndexByte(search, '\r'); cr >= 0 {
+		switch {
+		case cr+1 < len(data) && data[cr+1] == '\n':
+			return cr + 2, data[:cr], nil
+		case cr+1 < len(data) || atEOF:
+			return cr + 1, data[:cr], nil
+		default:
+			return 0, nil, nil // a CR at the buffer's end: LF may follow
+		}
+	}
+	if lf >= 0 {
+		return lf + 1, data[:lf], nil
+	}
+	if atEOF {
+		return len(data), data, nil
+	}
+	return 0, nil, nil
+}

@@ -1,0 +1,239 @@
+// Package xjpgateway is XJP Gateway: an LLM API gateway that runs inside
+// Caddy as the HTTP handler http.handlers.xjp_gateway.
+//
+// A request enters in ServeHTTP (this file), is decoded by its dialect
+// (handlers/), runs through the pipeline (pipeline.go) and leaves through a
+// connector (connectors/).
+package xjpgateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/xiaojinpro/xjp-gateway/auth"
+	"github.com/xiaojinpro/xjp-gateway/connectors"
+	"github.com/xiaojinpro/xjp-gateway/handlers"
+	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
+	"github.com/xiaojinpro/xjp-gateway/routing"
+	"github.com/xiaojinpro/xjp-gateway/unified"
+)
+
+func init() { caddy.RegisterModule(Gateway{}) }
+
+// Gateway serves the OpenAI Chat Completions API (POST
+// /v1/chat/completions, GET /v1/models) in front of the configured
+// providers. Requests for other paths go to the next handler.
+//
+// Placeholders set by this handler, for header, log_append and the like:
+//
+// Placeholder | Description
+// ------------|------------
+// `{http.xjp_gateway.request_id}` | The gateway's id for the request (also the X-Request-Id response header)
+// `{http.xjp_gateway.dialect}` | Client dialect: openai
+// `{http.xjp_gateway.model}` | Model name the client asked for
+// `{http.xjp_gateway.tenant}` | Tenant of the API key
+// `{http.xjp_gateway.key_id}` | Id of the API key (never the key itself)
+// `{http.xjp_gateway.provider}` | Provider that served the request
+// `{http.xjp_gateway.upstream_model}` | Model name sent to the provider
+// `{http.xjp_gateway.input_tokens}` | Prompt tokens, as the provider counted them
+// `{http.xjp_gateway.output_tokens}` | Completion tokens, as the provider counted them
+//
+// The key id also fills Caddy's {http.auth.user.id}, so access logs show
+// it as user_id.
+type Gateway struct {
+	// Providers are the upstreams, keyed by a name of your choosing. Each is
+	// a provider module whose "type" field selects the connector: echo,
+	// openai, openrouter, … (module namespace http.xjp_gateway.providers).
+	Providers map[string]json.RawMessage `json:"providers,omitempty" caddy:"namespace=http.xjp_gateway.providers inline_key=type"`
+
+	// Models are the public model names clients may ask for, and the
+	// routes that serve each.
+	Models map[string]*ModelConfig `json:"models,omitempty"`
+
+	// Auth is the key store that authenticates clients; its "store" field
+	// selects the module (namespace http.xjp_gateway.key_stores), e.g.
+	// {"store":"static","keys":[...]}. Required.
+	Auth json.RawMessage `json:"auth,omitempty" caddy:"namespace=http.xjp_gateway.key_stores inline_key=store"`
+
+	// Limits bound what a request may ask for.
+	Limits *Limits `json:"limits,omitempty"`
+
+	providers map[string]connectors.Connector
+	keys      auth.Store
+	routes    *routing.Table
+	created   int64 // reported as the creation time of every model
+	logger    *zap.Logger
+}
+
+// ModelConfig is one public model.
+type ModelConfig struct {
+	// Aliases are further names clients may use for this model.
+	Aliases []string `json:"aliases,omitempty"`
+	// Primary is the route that serves the model.
+	Primary *RouteConfig `json:"primary,omitempty"`
+	// Fallbacks are tried in order when the primary route fails before
+	// the answer has started.
+	Fallbacks []RouteConfig `json:"fallbacks,omitempty"`
+}
+
+// RouteConfig names a provider and the model to ask it for.
+type RouteConfig struct {
+	// Provider is a key of the gateway's providers.
+	Provider string `json:"provider"`
+	// Model is the upstream model name. Default: the public model name.
+	Model string `json:"model,omitempty"`
+}
+
+// Limits bound requests.
+type Limits struct {
+	// MaxBody is the largest request body accepted, in bytes; larger ones
+	// get 413. Default: 10 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+}
+
+const defaultMaxBody = 10 << 20
+
+// CaddyModule returns the Caddy module information.
+func (Gateway) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.xjp_gateway",
+		New: func() caddy.Module { return new(Gateway) },
+	}
+}
+
+// Provision loads the providers and the key store and builds the model
+// table. It does no network I/O.
+func (g *Gateway) Provision(ctx caddy.Context) error {
+	g.logger = ctx.Logger()
+	g.created = time.Now().Unix()
+
+	g.providers = make(map[string]connectors.Connector, len(g.Providers))
+	if g.Providers != nil {
+		mods, err := ctx.LoadModule(g, "Providers")
+		if err != nil {
+			return fmt.Errorf("loading providers: %w", err)
+		}
+		for name, m := range mods.(map[string]any) {
+			conn, ok := m.(connectors.Connector)
+			if !ok {
+				return fmt.Errorf("provider %q: module %T is not a connector", name, m)
+			}
+			g.providers[name] = conn
+		}
+	}
+
+	if g.Auth == nil {
+		return fmt.Errorf("no key store: add a keys block (or auth <store>) so that clients can authenticate")
+	}
+	mod, err := ctx.LoadModule(g, "Auth")
+	if err != nil {
+		return fmt.Errorf("loading key store: %w", err)
+	}
+	store, ok := mod.(auth.Store)
+	if !ok {
+		return fmt.Errorf("key store module %T does not authenticate keys", mod)
+	}
+	g.keys = store
+
+	if err := g.buildRoutes(); err != nil {
+		return err
+	}
+	if g.Limits == nil {
+		g.Limits = new(Limits)
+	}
+	if g.Limits.MaxBody <= 0 {
+		g.Limits.MaxBody = defaultMaxBody
+	}
+	return nil
+}
+
+func (g *Gateway) buildRoutes() error {
+	route := func(model string, rc RouteConfig) (routing.Route, error) {
+		conn, ok := g.providers[rc.Provider]
+		if !ok {
+			return routing.Route{}, fmt.Errorf("model %q: unknown provider %q", model, rc.Provider)
+		}
+		upstream := rc.Model
+		if upstream == "" {
+			upstream = model
+		}
+		return routing.Route{Provider: rc.Provider, Connector: conn, Model: upstream}, nil
+	}
+	models := make([]*routing.Model, 0, len(g.Models))
+	aliases := make(map[string][]string, len(g.Models))
+	for name, mc := range g.Models {
+		if mc == nil || mc.Primary == nil {
+			return fmt.Errorf("model %q: a primary route is required", name)
+		}
+		m := &routing.Model{Name: name}
+		r, err := route(name, *mc.Primary)
+		if err != nil {
+			return err
+		}
+		m.Primary = []routing.Route{r}
+		for _, fc := range mc.Fallbacks {
+			r, err := route(name, fc)
+			if err != nil {
+				return err
+			}
+			m.Fallbacks = append(m.Fallbacks, r)
+		}
+		models = append(models, m)
+		aliases[name] = mc.Aliases
+	}
+	table, err := routing.NewTable(models, aliases)
+	if err != nil {
+		return err
+	}
+	g.routes = table
+	return nil
+}
+
+// Validate reports configuration mistakes found after provisioning.
+func (g *Gateway) Validate() error {
+	if len(g.routes.Models()) == 0 {
+		g.logger.Warn("no models configured: every chat request will get 404")
+	}
+	return nil
+}
+
+// ServeHTTP answers the gateway's endpoints and hands every other path to
+// the next handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	switch r.URL.Path {
+	case "/v1/chat/completions":
+		if r.Method != http.MethodPost {
+			return methodNotAllowed(w, openaiin.Dialect{}, http.MethodPost)
+		}
+		g.serveChat(w, r, openaiin.Dialect{})
+	case "/v1/models":
+		if r.Method != http.MethodGet {
+			return methodNotAllowed(w, openaiin.Dialect{}, http.MethodGet)
+		}
+		g.serveModels(w, r)
+	default:
+		return next.ServeHTTP(w, r)
+	}
+	return nil
+}
+
+func methodNotAllowed(w http.ResponseWriter, d handlers.Dialect, allow string) error {
+	w.Header().Set("Allow", allow)
+	d.WriteError(w, unified.Errorf(unified.KindMethodNotAllowed, "this endpoint only accepts %s", allow))
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Gateway)(nil)
+	_ caddy.Validator             = (*Gateway)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Gateway)(nil)
+	_ caddyfile.Unmarshaler       = (*Gateway)(nil)
+)

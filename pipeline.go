@@ -1,0 +1,320 @@
+package xjpgateway
+
+import (
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/xiaojinpro/xjp-gateway/auth"
+	"github.com/xiaojinpro/xjp-gateway/handlers"
+	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
+	"github.com/xiaojinpro/xjp-gateway/routing"
+	"github.com/xiaojinpro/xjp-gateway/unified"
+)
+
+// call is one gateway request on its way through the pipeline:
+// authenticate → read and decode → resolve the model → execute a route →
+// record. Every concern that wraps a request reads and writes this state.
+type call struct {
+	id      string
+	start   time.Time
+	dialect handlers.Dialect
+	repl    *caddy.Replacer
+
+	key   *auth.Key
+	req   *unified.Request
+	model *routing.Model
+
+	route    routing.Route // the route that served, or the last one tried
+	attempts int
+	usage    unified.Usage
+	err      *unified.Error // the failure the client saw, if any
+}
+
+func (c *call) meta() *handlers.Meta {
+	return &handlers.Meta{ID: c.id, Model: c.req.Model, Created: c.start, Request: c.req}
+}
+
+// serveChat runs the pipeline for one chat request in dialect d.
+func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request, d handlers.Dialect) {
+	c := &call{id: rand.Text(), start: time.Now(), dialect: d}
+	c.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	w.Header().Set("X-Request-Id", c.id)
+	c.set(phRequestID, c.id)
+	c.set(phDialect, d.Name())
+
+	if err := g.admit(r, c); err != nil {
+		g.fail(w, c, err)
+		return
+	}
+	g.execute(w, r, c)
+	g.record(c)
+}
+
+// admit authenticates the caller, decodes the request and resolves the
+// model the key may use.
+func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
+	key, err := g.authenticate(r)
+	if err != nil {
+		return err
+	}
+	c.key = key
+	c.set(phTenant, key.Tenant)
+	c.set(phKeyID, key.ID)
+	if c.repl != nil {
+		c.repl.Set("http.auth.user.id", key.ID)
+	}
+
+	body, err := readBody(r, g.Limits.MaxBody)
+	if err != nil {
+		return err
+	}
+	req, derr := c.dialect.DecodeRequest(body)
+	if derr != nil {
+		return unified.AsError(derr)
+	}
+	c.req = req
+	c.set(phModel, req.Model)
+
+	m := g.routes.Lookup(req.Model)
+	if m == nil {
+		return &unified.Error{Kind: unified.KindNotFound, Param: "model", Code: "model_not_found",
+			Message: "the model " + strconv.Quote(req.Model) + " does not exist"}
+	}
+	if !key.AllowsModel(m.Name) && !key.AllowsModel(req.Model) {
+		return &unified.Error{Kind: unified.KindPermission, Param: "model", Code: "model_not_allowed",
+			Message: "this API key may not use the model " + strconv.Quote(req.Model)}
+	}
+	c.model = m
+	return nil
+}
+
+func (g *Gateway) authenticate(r *http.Request) (*auth.Key, *unified.Error) {
+	secret := auth.KeyFromRequest(r)
+	if secret == "" {
+		return nil, &unified.Error{Kind: unified.KindAuthentication,
+			Message: "missing API key: send it as Authorization: Bearer <key> or x-api-key"}
+	}
+	key, err := g.keys.Authenticate(r.Context(), secret)
+	switch {
+	case err == nil:
+		return key, nil
+	case errors.Is(err, auth.ErrUnknownKey):
+		return nil, &unified.Error{Kind: unified.KindAuthentication, Message: "invalid API key"}
+	default:
+		g.logger.Error("key store failed", zap.Error(err))
+		return nil, &unified.Error{Kind: unified.KindUnavailable,
+			Message: "the gateway cannot check API keys right now; try again shortly"}
+	}
+}
+
+// readBody reads the request body up to limit bytes.
+func readBody(r *http.Request, limit int64) ([]byte, *unified.Error) {
+	tooLarge := func() *unified.Error {
+		return unified.Errorf(unified.KindRequestTooLarge, "the request body exceeds the limit of %d bytes", limit)
+	}
+	if r.ContentLength > limit {
+		return nil, tooLarge()
+	}
+	size := r.ContentLength
+	if size < 0 {
+		size = 4096
+	}
+	buf := make([]byte, 0, size+1) // +1 so a body of exactly the announced size needs no growth to see EOF
+	body, err := readAll(http.MaxBytesReader(nil, r.Body, limit), buf)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge()
+		}
+		return nil, unified.Errorf(unified.KindInvalidRequest, "reading the request body failed")
+	}
+	return body, nil
+}
+
+// readAll is io.ReadAll into a caller-sized buffer.
+func readAll(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return b, nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
+}
+
+// execute tries the model's routes in order until one answers. A failure
+// may move on to the next route only while nothing has been written to the
+// client.
+func (g *Gateway) execute(w http.ResponseWriter, r *http.Request, c *call) {
+	var last *unified.Error
+	for _, route := range c.model.Plan() {
+		c.route = route
+		c.attempts++
+		up := *c.req
+		up.Model = route.Model
+		if up.ExtensionsDialect != route.Connector.Capabilities().Dialect {
+			up.Extensions = nil
+		}
+		var (
+			committed bool
+			err       error
+		)
+		if c.req.Stream {
+			committed, err = g.stream(w, r, c, &up)
+		} else {
+			err = g.generate(w, r, c, &up)
+			committed = err == nil
+		}
+		if committed {
+			return
+		}
+		last = unified.AsError(err)
+		g.logAttemptFailure(c, last)
+		if r.Context().Err() != nil || !shouldFallback(last) {
+			break
+		}
+	}
+	g.fail(w, c, last)
+}
+
+// shouldFallback says whether another route might succeed where this one
+// failed: yes for provider-side failures, no for problems with the
+// request itself.
+func shouldFallback(e *unified.Error) bool {
+	switch e.Kind {
+	case unified.KindInvalidRequest, unified.KindRequestTooLarge, unified.KindInternal:
+		return false
+	}
+	return true
+}
+
+func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, c *call, up *unified.Request) error {
+	resp, err := c.route.Connector.Generate(r.Context(), up)
+	if err != nil {
+		return err
+	}
+	c.usage = resp.Usage
+	g.setRouteHeaders(w, c)
+	c.dialect.WriteResponse(w, resp, c.meta())
+	return nil
+}
+
+// stream relays a streamed answer. It waits for the first event before
+// committing the response, so that a route failing before its first token
+// can still be replaced by the next one.
+func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *unified.Request) (committed bool, err error) {
+	st, err := c.route.Connector.Stream(r.Context(), up)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	ev, err := st.Next()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+
+	g.setRouteHeaders(w, c)
+	sw := c.dialect.NewStream(w, c.meta())
+	for err == nil {
+		if ev.Type == unified.EventStart || ev.Type == unified.EventUsage {
+			c.usage.Merge(ev.Usage)
+		}
+		if werr := sw.Event(ev); werr != nil {
+			return true, nil // the client is gone; closing the stream cancels the upstream call
+		}
+		ev, err = st.Next()
+	}
+	if errors.Is(err, io.EOF) {
+		_ = sw.End()
+		return true, nil
+	}
+	c.err = unified.AsError(err)
+	g.logAttemptFailure(c, c.err)
+	_ = sw.Fail(c.err)
+	return true, nil
+}
+
+func (g *Gateway) setRouteHeaders(w http.ResponseWriter, c *call) {
+	h := w.Header()
+	h.Set("X-Xjp-Provider", c.route.Provider)
+	h.Set("X-Xjp-Upstream-Model", c.route.Model)
+}
+
+// fail answers with an error in the caller's dialect.
+func (g *Gateway) fail(w http.ResponseWriter, c *call, err *unified.Error) {
+	c.err = err
+	c.dialect.WriteError(w, err)
+}
+
+func (g *Gateway) logAttemptFailure(c *call, e *unified.Error) {
+	if ce := g.logger.Check(zapcore.WarnLevel, "upstream attempt failed"); ce != nil {
+		ce.Write(
+			zap.String("request_id", c.id),
+			zap.String("provider", c.route.Provider),
+			zap.String("upstream_model", c.route.Model),
+			zap.Int("attempt", c.attempts),
+			zap.Int("status", e.Status()),
+			zap.Int("upstream_status", e.UpstreamStatus),
+			zap.String("error", e.Message),
+		)
+	}
+}
+
+// record publishes what happened as placeholders.
+func (g *Gateway) record(c *call) {
+	if c.route.Provider != "" {
+		c.set(phProvider, c.route.Provider)
+		c.set(phUpstreamModel, c.route.Model)
+	}
+	c.set(phInputTokens, strconv.Itoa(c.usage.InputTokens))
+	c.set(phOutputTokens, strconv.Itoa(c.usage.OutputTokens))
+}
+
+// Placeholder names, documented on Gateway.
+const (
+	phRequestID     = "http.xjp_gateway.request_id"
+	phDialect       = "http.xjp_gateway.dialect"
+	phTenant        = "http.xjp_gateway.tenant"
+	phKeyID         = "http.xjp_gateway.key_id"
+	phModel         = "http.xjp_gateway.model"
+	phProvider      = "http.xjp_gateway.provider"
+	phUpstreamModel = "http.xjp_gateway.upstream_model"
+	phInputTokens   = "http.xjp_gateway.input_tokens"
+	phOutputTokens  = "http.xjp_gateway.output_tokens"
+)
+
+func (c *call) set(placeholder, value string) {
+	if c.repl != nil {
+		c.repl.Set(placeholder, value)
+	}
+}
+
+// serveModels answers GET /v1/models with the models the key may use.
+func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
+	key, err := g.authenticate(r)
+	if err != nil {
+		openaiin.Dialect{}.WriteError(w, err)
+		return
+	}
+	names := make([]string, 0, len(g.routes.Models()))
+	for _, m := range g.routes.Models() {
+		if key.AllowsModel(m.Name) {
+			names = append(names, m.Name)
+		}
+	}
+	openaiin.WriteModels(w, names, g.created)
+}
