@@ -60,7 +60,7 @@ func Collect(s Stream) (*Response, error) {
 		resp      Response
 		text      strings.Builder
 		reasoning strings.Builder
-		args      []strings.Builder
+		args      [][]byte // per tool call; a strings.Builder may not be copied as the slice grows
 	)
 	for {
 		ev, err := s.Next()
@@ -88,12 +88,12 @@ func Collect(s Stream) (*Response, error) {
 				return nil, Errorf(KindUpstream, "upstream opened tool call %d out of order", ev.Index)
 			}
 			resp.ToolCalls = append(resp.ToolCalls, ToolCall{ID: ev.ID, Name: ev.Name})
-			args = append(args, strings.Builder{})
+			args = append(args, nil)
 		case EventToolCallDelta:
 			if ev.Index < 0 || ev.Index >= len(args) {
 				return nil, Errorf(KindUpstream, "upstream sent arguments for unknown tool call %d", ev.Index)
 			}
-			args[ev.Index].WriteString(ev.Text)
+			args[ev.Index] = append(args[ev.Index], ev.Text...)
 		case EventUsage:
 			resp.Usage.Merge(ev.Usage)
 		case EventFinish:
@@ -105,7 +105,7 @@ func Collect(s Stream) (*Response, error) {
 	}
 	resp.Reasoning = reasoning.String()
 	for i := range resp.ToolCalls {
-		resp.ToolCalls[i].Arguments = args[i].String()
+		resp.ToolCalls[i].Arguments = string(args[i])
 		if resp.ToolCalls[i].Arguments == "" {
 			resp.ToolCalls[i].Arguments = "{}"
 		}
