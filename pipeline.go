@@ -34,8 +34,11 @@ type call struct {
 
 	route    routing.Route // the route that served, or the last one tried
 	attempts int
-	usage    unified.Usage
-	err      *unified.Error // the failure the client saw, if any
+	// upstreamWait is the time spent waiting on providers (calls and
+	// stream reads); the rest of the request's time is the gateway's own.
+	upstreamWait time.Duration
+	usage        unified.Usage
+	err          *unified.Error // the failure the client saw, if any
 }
 
 func (c *call) meta() *handlers.Meta {
@@ -203,7 +206,9 @@ func shouldFallback(e *unified.Error) bool {
 }
 
 func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, c *call, up *unified.Request) error {
+	t0 := time.Now()
 	resp, err := c.route.Connector.Generate(r.Context(), up)
+	c.upstreamWait += time.Since(t0)
 	if err != nil {
 		return err
 	}
@@ -217,12 +222,15 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, c *call, up *
 // committing the response, so that a route failing before its first token
 // can still be replaced by the next one.
 func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *unified.Request) (committed bool, err error) {
+	t0 := time.Now()
 	st, err := c.route.Connector.Stream(r.Context(), up)
 	if err != nil {
+		c.upstreamWait += time.Since(t0)
 		return false, err
 	}
 	defer st.Close()
 	ev, err := st.Next()
+	c.upstreamWait += time.Since(t0)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false, err
 	}
@@ -236,7 +244,9 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *un
 		if werr := sw.Event(ev); werr != nil {
 			return true, nil // the client is gone; closing the stream cancels the upstream call
 		}
+		t0 = time.Now()
 		ev, err = st.Next()
+		c.upstreamWait += time.Since(t0)
 	}
 	if errors.Is(err, io.EOF) {
 		_ = sw.End()
@@ -248,10 +258,20 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *un
 	return true, nil
 }
 
+// setRouteHeaders says which route serves the answer and how long the
+// gateway and the provider took until now (for streams: until the first
+// event), in a Server-Timing header browsers and tools display.
 func (g *Gateway) setRouteHeaders(w http.ResponseWriter, c *call) {
 	h := w.Header()
 	h.Set("X-Xjp-Provider", c.route.Provider)
 	h.Set("X-Xjp-Upstream-Model", c.route.Model)
+	total := time.Since(c.start)
+	b := make([]byte, 0, 64)
+	b = append(b, "gateway;dur="...)
+	b = strconv.AppendFloat(b, float64(total-c.upstreamWait)/float64(time.Millisecond), 'f', 3, 64)
+	b = append(b, ", upstream;dur="...)
+	b = strconv.AppendFloat(b, float64(c.upstreamWait)/float64(time.Millisecond), 'f', 3, 64)
+	h.Set("Server-Timing", string(b))
 }
 
 // fail answers with an error in the caller's dialect.

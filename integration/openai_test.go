@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -99,6 +100,9 @@ func TestChatNonStreamText(t *testing.T) {
 	}
 	if got := httpResp.Header.Get("X-Xjp-Provider"); got != "or" {
 		t.Errorf("X-Xjp-Provider = %q", got)
+	}
+	if got := httpResp.Header.Get("Server-Timing"); !regexp.MustCompile(`^gateway;dur=\d+\.\d{3}, upstream;dur=\d+\.\d{3}$`).MatchString(got) {
+		t.Errorf("Server-Timing = %q", got)
 	}
 
 	up := fake.only(t)

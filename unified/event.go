@@ -17,8 +17,11 @@ const (
 	EventText
 	// EventReasoning carries a fragment of visible reasoning in Text.
 	EventReasoning
+	// EventReasoningSignature carries (a fragment of) the provider's
+	// signature of the reasoning so far in Text.
+	EventReasoningSignature
 	// EventToolCallStart opens tool call Index (0, 1, … per response) with
-	// its ID and Name.
+	// its ID and Name, and the call's Signature when the provider gave one.
 	EventToolCallStart
 	// EventToolCallDelta carries a fragment of the JSON arguments of tool
 	// call Index in Text. Concatenated, the fragments form the arguments.
@@ -33,13 +36,14 @@ const (
 // Event is one step of a streamed response. It is a plain value so that a
 // stream costs no allocation per event beyond its text.
 type Event struct {
-	Type   EventType
-	Index  int
-	ID     string
-	Name   string
-	Text   string
-	Finish FinishReason
-	Usage  Usage
+	Type      EventType
+	Index     int
+	ID        string
+	Name      string
+	Text      string
+	Signature string
+	Finish    FinishReason
+	Usage     Usage
 }
 
 // Stream yields the events of one upstream response.
@@ -83,11 +87,13 @@ func Collect(s Stream) (*Response, error) {
 			text.WriteString(ev.Text)
 		case EventReasoning:
 			reasoning.WriteString(ev.Text)
+		case EventReasoningSignature:
+			resp.ReasoningSignature += ev.Text
 		case EventToolCallStart:
 			if ev.Index != len(resp.ToolCalls) {
 				return nil, Errorf(KindUpstream, "upstream opened tool call %d out of order", ev.Index)
 			}
-			resp.ToolCalls = append(resp.ToolCalls, ToolCall{ID: ev.ID, Name: ev.Name})
+			resp.ToolCalls = append(resp.ToolCalls, ToolCall{ID: ev.ID, Name: ev.Name, Signature: ev.Signature})
 			args = append(args, nil)
 		case EventToolCallDelta:
 			if ev.Index < 0 || ev.Index >= len(args) {
@@ -144,12 +150,15 @@ func (r *Response) Events() []Event {
 	if r.Reasoning != "" {
 		evs = append(evs, Event{Type: EventReasoning, Text: r.Reasoning})
 	}
+	if r.ReasoningSignature != "" {
+		evs = append(evs, Event{Type: EventReasoningSignature, Text: r.ReasoningSignature})
+	}
 	if t := r.Text(); t != "" {
 		evs = append(evs, Event{Type: EventText, Text: t})
 	}
 	for i, tc := range r.ToolCalls {
 		evs = append(evs,
-			Event{Type: EventToolCallStart, Index: i, ID: tc.ID, Name: tc.Name},
+			Event{Type: EventToolCallStart, Index: i, ID: tc.ID, Name: tc.Name, Signature: tc.Signature},
 			Event{Type: EventToolCallDelta, Index: i, Text: tc.Arguments})
 	}
 	evs = append(evs,

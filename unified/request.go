@@ -85,6 +85,11 @@ const (
 	PartFile  // a document or other file, by URL or inline data
 	PartVideo // by URL
 	PartAudio // inline data
+	// PartThinking is a block of model reasoning (Text) with the provider's
+	// Signature, replayed to providers that verify it.
+	PartThinking
+	// PartRedactedThinking is encrypted reasoning (Data), replayed verbatim.
+	PartRedactedThinking
 )
 
 // Part is one piece of message content.
@@ -104,6 +109,9 @@ type Part struct {
 	Detail string
 	// Filename of an inline file, when the client named it.
 	Filename string
+
+	// Signature is the provider's opaque signature of a thinking part.
+	Signature string
 }
 
 // Text returns a text part.
@@ -140,6 +148,9 @@ type ToolCall struct {
 	Name string
 	// Arguments is the JSON text of the arguments object.
 	Arguments string
+	// Signature is an opaque token the provider attached to the call and
+	// expects back with it on the next turn (Gemini thought signatures).
+	Signature string
 }
 
 // SplitSystem returns the content of all system messages, in order, and

@@ -53,7 +53,9 @@ type Response struct {
 	// Reasoning is the model's visible reasoning text, when the upstream
 	// returned it.
 	Reasoning string
-	ToolCalls []ToolCall
+	// ReasoningSignature is the provider's signature of Reasoning.
+	ReasoningSignature string
+	ToolCalls          []ToolCall
 
 	Finish FinishReason
 	Usage  Usage
