@@ -5,23 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/xiaojinpro/xjp-gateway/internal/fixtures"
 )
 
-// fixturesDir holds the byte-exact upstream transcripts shared by the team.
-const fixturesDir = "../../shared/fixtures"
-
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixturesDir, name))
-	if err != nil {
-		t.Fatalf("fixture %s: %v", name, err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return fixtures.Read(t, name) }
 
 // upstream is a fake provider. Each test installs its own behaviour with
 // reset; the fake records every request it receives.
