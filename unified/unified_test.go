@@ -209,14 +209,10 @@ func TestCollect(t *testing.T) {
 	}
 }
 
-// BUG: Collect keeps the argument builders in a []strings.Builder
-// (unified/event.go, "args []strings.Builder"). Appending the builder of a
-// new tool call can move the slice, which copies the builders of earlier
-// calls by value; the next WriteString to one of them then panics with
-// "strings: illegal use of non-zero Builder copied by value". Parallel
-// calls whose fragments interleave (allowed by OpenAI, wire-formats §2.4)
-// crash the gateway. Fix: keep the fragments as [][]byte (or
-// []*strings.Builder) instead.
+// Regression: Collect once kept the argument builders in a
+// []strings.Builder, and appending a new tool call copied the earlier
+// builders, so interleaved fragments (allowed by OpenAI, wire-formats §2.4)
+// panicked with "illegal use of non-zero Builder copied by value".
 func TestCollectInterleavedToolCalls(t *testing.T) {
 	t.Parallel()
 	events := []Event{
