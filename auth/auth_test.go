@@ -285,7 +285,7 @@ func TestCaddyModule(t *testing.T) {
 	}
 }
 
-// BUG: KeyFromRequest (auth/auth.go) trims the key a client presents, but
+// Regression: KeyFromRequest (auth/auth.go) trims the key a client presents, but
 // StaticStore.Provision (auth/static.go, `secret := repl.ReplaceAll(k.Key,
 // "")`) keeps the configured secret as it is. A key whose resolved value
 // has surrounding whitespace (an env var or secret file with a trailing

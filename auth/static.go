@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -48,7 +49,7 @@ func (s *StaticStore) Provision(caddy.Context) error {
 	repl := caddy.NewReplacer()
 	s.byDigest = make(map[[sha256.Size]byte]*Key, len(s.Keys))
 	for i, k := range s.Keys {
-		secret := repl.ReplaceAll(k.Key, "")
+		secret := strings.TrimSpace(repl.ReplaceAll(k.Key, ""))
 		if secret == "" {
 			return fmt.Errorf("static key %d: the key is empty (is its environment variable set?)", i)
 		}

@@ -48,6 +48,8 @@ func StatusError(provider string, status int, message string, h http.Header, sec
 		e.Kind = unified.KindRequestTooLarge
 	case status == http.StatusRequestTimeout || status == http.StatusGatewayTimeout:
 		e.Kind, e.Retryable = unified.KindTimeout, true
+	case status == http.StatusTooManyRequests && h.Get("X-Should-Retry") == "false":
+		e.Kind = unified.KindQuota // out of credit: waiting will not help
 	case status == http.StatusTooManyRequests:
 		e.Kind, e.Retryable = unified.KindRateLimit, true
 	case status == http.StatusServiceUnavailable || status == 529:
@@ -56,8 +58,13 @@ func StatusError(provider string, status int, message string, h http.Header, sec
 		e.Kind, e.Retryable = unified.KindUpstream, true
 	case status == http.StatusConflict:
 		e.Kind, e.Retryable = unified.KindUpstream, true
-	default:
+	case status >= 400:
 		e.Kind = unified.KindInvalidRequest
+	default:
+		// Redirects and other statuses mean the provider (or its
+		// base_url) is not what the gateway expects: not the client's fault.
+		e.Kind = unified.KindUpstream
+		e.Message = "provider " + provider + " answered with unexpected status " + strconv.Itoa(status)
 	}
 	return e
 }

@@ -54,7 +54,7 @@ func (p *OpenAI) post(ctx context.Context, req *unified.Request, stream bool) (*
 // provider's body in metadata.raw.
 func (p *OpenAI) upstreamError(status int, body []byte, h http.Header) *unified.Error {
 	var env openaiwire.ErrorEnvelope
-	msg := ""
+	msg, code, param := "", "", ""
 	if json.Unmarshal(body, &env) == nil {
 		msg = env.Error.Message
 		if md := env.Error.Metadata; md != nil && md.Raw != "" {
@@ -62,8 +62,22 @@ func (p *OpenAI) upstreamError(status int, body []byte, h http.Header) *unified.
 				msg += ": " + inner
 			}
 		}
+		if env.Error.Code.Kind() == '"' {
+			_ = json.Unmarshal(env.Error.Code, &code)
+		}
+		if env.Error.Param != nil {
+			param = *env.Error.Param
+		}
 	}
-	return connectors.StatusError(p.name, status, msg, h, p.Key())
+	e := connectors.StatusError(p.name, status, msg, h, p.Key())
+	if status == http.StatusTooManyRequests && (code == "insufficient_quota" || env.Error.Type == "insufficient_quota") {
+		e.Kind, e.Retryable = unified.KindQuota, false
+	}
+	if e.Kind == unified.KindInvalidRequest {
+		// The client may act on these (context_length_exceeded, …).
+		e.Code, e.Param = code, param
+	}
+	return e
 }
 
 // rawProviderMessage digs the message out of the body a provider behind

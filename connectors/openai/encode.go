@@ -92,7 +92,7 @@ func encodeMessage(m *unified.Message) openaiwire.Message {
 		}
 		return out
 	}
-	if onlyText(m.Content) {
+	if len(m.Content) <= 1 && onlyText(m.Content) {
 		out.Content.Text = unified.JoinText(m.Content)
 		return out
 	}

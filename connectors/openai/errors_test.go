@@ -138,7 +138,7 @@ func TestUpstreamErrors(t *testing.T) {
 	}
 }
 
-// BUG: connectors.StatusError (connectors/errors.go) maps every 429 to
+// Regression: connectors.StatusError (connectors/errors.go) maps every 429 to
 // KindRateLimit with Retryable=true, and upstreamError
 // (connectors/openai/decode.go) never looks at error.code / error.type or at
 // the x-should-retry header. OpenAI's insufficient_quota 429 (fixture
@@ -169,7 +169,7 @@ func TestUpstreamQuotaError(t *testing.T) {
 	}
 }
 
-// BUG: connectors.StatusError (connectors/errors.go, the final "default"
+// Regression: connectors.StatusError (connectors/errors.go, the final "default"
 // case) turns every status it does not list into KindInvalidRequest (400),
 // including redirects, which the connector's client deliberately does not
 // follow (connectors/common.go CheckRedirect). A misconfigured base_url

@@ -7,36 +7,21 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/xiaojinpro/xjp-gateway/connectors"
+	"github.com/xiaojinpro/xjp-gateway/internal/fixtures"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
-
-// fixturesDir holds the shared upstream transcripts, relative to this
-// package (connectors/openai -> /work/shared/fixtures).
-const fixturesDir = "../../../shared/fixtures"
 
 // testKey is the gateway's upstream key in these tests; it must never show
 // up in an error.
 const testKey = "sk-or-v1-TESTSECRET0123456789abcdef"
 
-func fixture(t *testing.T, name string) []byte {
-	t.Helper()
-	if _, err := os.Stat(fixturesDir); err != nil {
-		t.Fatalf("fixtures dir %s is missing: %v", fixturesDir, err)
-	}
-	b, err := os.ReadFile(filepath.Join(fixturesDir, name))
-	if err != nil {
-		t.Fatalf("fixture %s: %v", name, err)
-	}
-	return b
-}
+func fixture(t *testing.T, name string) []byte { return fixtures.Read(t, name) }
 
 // recorded is one request the fake upstream received.
 type recorded struct {

@@ -52,9 +52,11 @@ func (r *Reader) Next() (Event, error) {
 	for r.sc.Scan() {
 		line := r.sc.Bytes()
 		if len(line) == 0 {
-			if r.hasData || len(r.name) > 0 {
+			if r.hasData {
 				return Event{Name: r.name, Data: r.data}, nil
 			}
+			// The spec drops an event without data (a lone event: line).
+			r.name = r.name[:0]
 			continue
 		}
 		if line[0] == ':' {

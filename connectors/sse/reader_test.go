@@ -5,15 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
-)
 
-// fixturesDir is the shared upstream transcripts, relative to this package.
-const fixturesDir = "../../../shared/fixtures"
+	"github.com/xiaojinpro/xjp-gateway/internal/fixtures"
+)
 
 type ev struct{ name, data string }
 
@@ -220,9 +218,6 @@ func TestReaderReadError(t *testing.T) {
 
 func TestFixtures(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(fixturesDir); err != nil {
-		t.Fatalf("fixtures dir missing: %v", err)
-	}
 	// Number of data events per fixture, and whether the fixture uses
 	// event: lines (Anthropic) and must name every event after its type.
 	want := map[string]struct {
@@ -241,12 +236,9 @@ func TestFixtures(t *testing.T) {
 		"openrouter_stream_midstream_error.sse": {3, false},
 		"openrouter_stream_with_comments.sse":   {6, false},
 	}
-	files, err := filepath.Glob(filepath.Join(fixturesDir, "*.sse"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	files := fixtures.Names(".sse")
 	if len(files) == 0 {
-		t.Fatalf("no .sse fixtures in %s", fixturesDir)
+		t.Fatal("no .sse fixtures")
 	}
 	seen := map[string]bool{}
 	for _, f := range files {
@@ -257,10 +249,7 @@ func TestFixtures(t *testing.T) {
 			t.Errorf("fixture %s has no expectation in this test; add one", base)
 			continue
 		}
-		body, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+		body := fixtures.Read(t, f)
 		for _, rd := range []struct {
 			name string
 			r    io.Reader

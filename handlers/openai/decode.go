@@ -66,7 +66,7 @@ func (Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 			Parameters: t.Function.Parameters, Strict: t.Function.Strict,
 		})
 	}
-	if len(cr.ToolChoice) > 0 {
+	if len(cr.ToolChoice) > 0 && cr.ToolChoice.Kind() != 'n' {
 		tc, err := decodeToolChoice(cr.ToolChoice)
 		if err != nil {
 			return nil, err

@@ -267,7 +267,7 @@ func TestDecodeRequestErrors(t *testing.T) {
 	}
 }
 
-// BUG: unknown top-level members never reach Extensions, because
+// Regression: unknown top-level members never reach Extensions, because
 // openaiwire.ChatRequest.Unknown (internal/openaiwire/wire.go:34) is tagged
 // `json:",unknown"`, which go-json-experiment v1.27.2 ignores (the option is
 // now `embed`). OpenRouter extras (provider, models, reasoning, plugins) and

@@ -38,10 +38,7 @@ func (Dialect) WriteResponse(w http.ResponseWriter, resp *unified.Response, m *h
 		msg.ToolCalls = append(msg.ToolCalls, openaiwire.ToolCall{ID: tc.ID, Type: "function",
 			Function: openaiwire.FunctionCall{Name: tc.Name, Arguments: tc.Arguments}})
 	}
-	finish := string(resp.Finish)
-	if finish == "" {
-		finish = string(unified.FinishStop)
-	}
+	finish := string(finishReason(resp.Finish, len(resp.ToolCalls) > 0))
 	body, err := json.Marshal(&openaiwire.ChatCompletion{
 		ID:      ResponseID(m.ID),
 		Object:  "chat.completion",
@@ -61,6 +58,18 @@ func (Dialect) WriteResponse(w http.ResponseWriter, resp *unified.Response, m *h
 	_, _ = w.Write(body)
 }
 
+// finishReason is what the client is told: a response that called tools
+// finishes with tool_calls, whatever the provider said.
+func finishReason(f unified.FinishReason, calledTools bool) unified.FinishReason {
+	switch {
+	case calledTools && (f == "" || f == unified.FinishStop):
+		return unified.FinishToolCalls
+	case f == "":
+		return unified.FinishStop
+	}
+	return f
+}
+
 func wireUsage(u unified.Usage) *openaiwire.Usage {
 	return &openaiwire.Usage{
 		PromptTokens:            u.InputTokens,
@@ -75,7 +84,7 @@ func wireUsage(u unified.Usage) *openaiwire.Usage {
 var errorType = map[unified.Kind][2]string{
 	unified.KindInvalidRequest:   {"invalid_request_error", ""},
 	unified.KindAuthentication:   {"invalid_request_error", "invalid_api_key"},
-	unified.KindPermission:       {"permission_error", "permission_denied"},
+	unified.KindPermission:       {"permission_denied", "permission_denied"},
 	unified.KindNotFound:         {"invalid_request_error", "model_not_found"},
 	unified.KindRequestTooLarge:  {"invalid_request_error", "request_too_large"},
 	unified.KindUnprocessable:    {"invalid_request_error", "unprocessable"},

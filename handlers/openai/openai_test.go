@@ -110,7 +110,7 @@ func TestWriteResponse(t *testing.T) {
 	}
 }
 
-// BUG: WriteResponse (handlers/openai/openai.go, `finish := string(resp.Finish)`)
+// Regression: WriteResponse (handlers/openai/openai.go, `finish := string(resp.Finish)`)
 // copies the finish reason as it is, while the stream writer's End turns a
 // missing or "stop" finish into "tool_calls" when tool calls were made. The
 // same unified.Response therefore says "tool_calls" when streamed and

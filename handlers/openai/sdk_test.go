@@ -326,7 +326,7 @@ func TestSDKDecodesRecordedStream(t *testing.T) {
 	}
 }
 
-// BUG: a tool call that gets no argument fragments (a no-argument tool from
+// Regression: a tool call that gets no argument fragments (a no-argument tool from
 // an Anthropic upstream, whose only input_json_delta is "") is streamed
 // with arguments "" and nothing after it (handlers/openai/stream.go: the
 // start chunk always has "arguments":"" and empty deltas are skipped), so

@@ -37,10 +37,12 @@ type streamWriter struct {
 	prefix       []byte
 	includeUsage bool
 
-	started   bool
-	toolCalls bool
-	finish    unified.FinishReason
-	usage     unified.Usage
+	started bool
+	// toolArgs records, per tool call, whether any argument fragment was
+	// sent; calls without one get "{}" at the end, never "".
+	toolArgs []bool
+	finish   unified.FinishReason
+	usage    unified.Usage
 }
 
 const chunkEnd = `,"finish_reason":null}]}` + "\n\n"
@@ -71,7 +73,9 @@ func (s *streamWriter) Event(ev unified.Event) error {
 		b, _ = jsontext.AppendQuote(b, ev.Text)
 		b = append(b, "}"+chunkEnd...)
 	case unified.EventToolCallStart:
-		s.toolCalls = true
+		if ev.Index == len(s.toolArgs) {
+			s.toolArgs = append(s.toolArgs, false)
+		}
 		b = append(b, s.prefix...)
 		b = append(b, `{"index":0,"delta":{"tool_calls":[{"index":`...)
 		b = strconv.AppendInt(b, int64(ev.Index), 10)
@@ -83,6 +87,9 @@ func (s *streamWriter) Event(ev unified.Event) error {
 	case unified.EventToolCallDelta:
 		if ev.Text == "" {
 			break
+		}
+		if ev.Index >= 0 && ev.Index < len(s.toolArgs) {
+			s.toolArgs[ev.Index] = true
 		}
 		b = append(b, s.prefix...)
 		b = append(b, `{"index":0,"delta":{"tool_calls":[{"index":`...)
@@ -103,14 +110,17 @@ func (s *streamWriter) End() error {
 	if err := s.Event(unified.Event{}); err != nil { // the role chunk, if none went out yet
 		return err
 	}
-	finish := s.finish
-	if finish == "" || (s.toolCalls && finish == unified.FinishStop) {
-		finish = unified.FinishStop
-		if s.toolCalls {
-			finish = unified.FinishToolCalls
+	b := s.sse.Buf[:0]
+	for i, sent := range s.toolArgs {
+		if !sent {
+			b = append(b, s.prefix...)
+			b = append(b, `{"index":0,"delta":{"tool_calls":[{"index":`...)
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, `,"function":{"arguments":"{}"}}]}`+chunkEnd...)
 		}
 	}
-	b := append(s.sse.Buf[:0], s.prefix...)
+	finish := finishReason(s.finish, len(s.toolArgs) > 0)
+	b = append(b, s.prefix...)
 	b = append(b, `{"index":0,"delta":{},"finish_reason":"`...)
 	b = append(b, finish...)
 	b = append(b, "\"}]}\n\n"...)
