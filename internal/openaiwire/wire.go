@@ -31,7 +31,7 @@ type ChatRequest struct {
 	User                string         `json:"user,omitzero"`
 
 	// Unknown holds every other member, verbatim, in and out.
-	Unknown map[string]jsontext.Value `json:",unknown"`
+	Unknown map[string]jsontext.Value `json:",embed"`
 }
 
 // StreamOptions is the request's stream_options.
