@@ -18,6 +18,9 @@ const maxResponseBody = 32 << 20
 
 // post sends req and returns the upstream response once its status is 200.
 func (p *OpenAI) post(ctx context.Context, req *unified.Request, stream bool) (*http.Response, error) {
+	if err := req.CheckPortable("openai"); err != nil {
+		return nil, err
+	}
 	body, err := p.encodeRequest(req, stream)
 	if err != nil {
 		return nil, unified.Errorf(unified.KindInvalidRequest, "cannot encode the request for provider %s: %v", p.name, err)
