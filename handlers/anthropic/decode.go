@@ -90,6 +90,8 @@ func (dc *decoder) nativeOnly(what string) {
 	}
 }
 
+// system turns the system prompt into system messages, one per block, so
+// that providers with several system prompts keep them apart.
 func (dc *decoder) system(c *anthropicwire.Content) error {
 	if c.Blocks == nil {
 		if c.Text != "" {
@@ -97,18 +99,14 @@ func (dc *decoder) system(c *anthropicwire.Content) error {
 		}
 		return nil
 	}
-	parts := make([]unified.Part, 0, len(c.Blocks))
 	for j := range c.Blocks {
 		b := &c.Blocks[j]
 		if b.Type != "text" {
 			return unified.InvalidParam("system."+strconv.Itoa(j)+".type", "system blocks must be text blocks, not %q", b.Type)
 		}
 		if b.Text != "" {
-			parts = append(parts, unified.Text(b.Text))
+			dc.req.Messages = append(dc.req.Messages, unified.Message{Role: unified.RoleSystem, Content: []unified.Part{unified.Text(b.Text)}})
 		}
-	}
-	if len(parts) > 0 {
-		dc.req.Messages = append(dc.req.Messages, unified.Message{Role: unified.RoleSystem, Content: parts})
 	}
 	return nil
 }

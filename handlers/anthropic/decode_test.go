@@ -34,7 +34,8 @@ func TestDecodeRequest(t *testing.T) {
 			want: unified.Request{Model: "m", MaxTokens: ptr(5), Temperature: ptr(0.2), TopP: ptr(0.9), TopK: ptr(5),
 				Stop: []string{"END"}, User: "u1", Stream: true,
 				Messages: []unified.Message{
-					{Role: unified.RoleSystem, Content: []unified.Part{unified.Text("A"), unified.Text("B")}},
+					{Role: unified.RoleSystem, Content: []unified.Part{unified.Text("A")}},
+					{Role: unified.RoleSystem, Content: []unified.Part{unified.Text("B")}},
 					{Role: unified.RoleUser, Content: []unified.Part{unified.Text("x")}},
 				}},
 		},
