@@ -246,7 +246,7 @@ func TestMessagesToAnthropicIsLossless(t *testing.T) {
 	fake.reset(t, fakeAnthropic(serveSSEEvents(stream)))
 	params := anthropic.MessageNewParams{Model: "claude-test", MaxTokens: 4096, Messages: userText("Weather in Paris?"),
 		Thinking: anthropic.ThinkingConfigParamOfEnabled(2048),
-		Tools: []anthropic.ToolUnionParam{{OfWebSearchTool20250305: &anthropic.WebSearchTool20250305Param{MaxUses: anthropic.Int(2)}}}}
+		Tools:    []anthropic.ToolUnionParam{{OfWebSearchTool20250305: &anthropic.WebSearchTool20250305Param{MaxUses: anthropic.Int(2)}}}}
 	msg, _, err := streamMessage(t, client, params, option.WithHeader("anthropic-beta", "interleaved-thinking-2025-05-14"))
 	if err != nil {
 		t.Fatal(err)

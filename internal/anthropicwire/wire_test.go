@@ -103,7 +103,7 @@ func TestBlocksRoundTrip(t *testing.T) {
 func TestErrorText(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
-		`{"error":{"type":"x","message":"Overloaded"}}`:                   "Overloaded",
+		`{"error":{"type":"x","message":"Overloaded"}}`:                    "Overloaded",
 		`{"error":{"type":"x","message":{"resetsAt": 17,"type":"limit"}}}`: `{"resetsAt":17,"type":"limit"}`,
 		`{"error":{"type":"x"}}`:                                           "",
 	}
