@@ -156,6 +156,31 @@ func TestMessagesToOpenRouterToolResultRoundTrip(t *testing.T) {
 		{"role":"user","content":"Is that warm?"}]`)
 }
 
+// Claude Code's Read tool returns images in tool results; OpenAI tool
+// messages take only text, so the image follows in a user message.
+func TestMessagesToOpenRouterToolResultWithImage(t *testing.T) {
+	client := anthropicClient(t, "key-all")
+	fake.reset(t, serveJSON(200, []byte(`{"id":"x","object":"chat.completion","created":1,"model":"m",
+		"choices":[{"index":0,"message":{"role":"assistant","content":"A red pixel."},"finish_reason":"stop"}]}`)))
+	result := anthropic.ToolResultBlockParam{ToolUseID: "toolu_read", Content: []anthropic.ToolResultBlockParamContentUnion{
+		{OfText: &anthropic.TextBlockParam{Text: "pixel.png"}},
+		{OfImage: &anthropic.ImageBlockParam{Source: anthropic.ImageBlockParamSourceUnion{OfBase64: &anthropic.Base64ImageSourceParam{MediaType: "image/png", Data: pngBase64}}}},
+	}}
+	_, err := client.Messages.New(t.Context(), anthropic.MessageNewParams{Model: "gpt-test", MaxTokens: 64, Messages: []anthropic.MessageParam{
+		anthropic.NewUserMessage(anthropic.NewTextBlock("What is in pixel.png?")),
+		anthropic.NewAssistantMessage(anthropic.NewToolUseBlock("toolu_read", map[string]any{"path": "pixel.png"}, "Read")),
+		anthropic.NewUserMessage(anthropic.ContentBlockParamUnion{OfToolResult: &result}),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := fake.only(t).Body["messages"].([]any)
+	jsonEqual(t, "messages", msgs[2:], `[
+		{"role":"tool","tool_call_id":"toolu_read","content":"pixel.png"},
+		{"role":"user","content":[{"type":"text","text":"Attachments of the result of tool call toolu_read:"},
+			{"type":"image_url","image_url":{"url":"data:image/png;base64,`+pngBase64+`"}}]}]`)
+}
+
 func TestMessagesToOpenRouterImage(t *testing.T) {
 	client := anthropicClient(t, "key-all")
 	fake.reset(t, serveJSON(200, []byte(`{"id":"x","object":"chat.completion","created":1,"model":"m",
