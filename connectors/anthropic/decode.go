@@ -3,6 +3,7 @@ package anthropic
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -22,7 +23,8 @@ const maxResponseBody = 32 << 20
 func (p *Anthropic) post(ctx context.Context, url string, req *unified.Request, m mode) (*http.Response, error) {
 	body, err := p.encodeRequest(req, m)
 	if err != nil {
-		if ue, ok := err.(*unified.Error); ok {
+		var ue *unified.Error
+		if errors.As(err, &ue) {
 			return nil, ue
 		}
 		return nil, unified.Errorf(unified.KindInvalidRequest, "cannot encode the request for provider %s: %v", p.name, err)

@@ -2,6 +2,7 @@ package anthropic
 
 import (
 	"encoding/base64"
+	"errors"
 	"hash/fnv"
 	"strconv"
 	"strings"
@@ -22,29 +23,22 @@ const (
 	modeCount
 )
 
-var (
-	jsonTrue  = jsontext.Value("true")
-	jsonFalse = jsontext.Value("false")
-)
+var jsonTrue = jsontext.Value("true")
 
 // encodeRequest writes the body for one call. A request from an Anthropic
-// client is its own body with the model and stream flag replaced; any
-// other is translated from the unified model.
+// client is its own body with the model and stream flag replaced (count
+// bodies have none); any other is translated from the unified model.
 func (p *Anthropic) encodeRequest(req *unified.Request, m mode) ([]byte, error) {
 	if err := p.check(req); err != nil {
 		return nil, err
 	}
 	if isNative(req) {
-		set := []anthropicwire.Member{{Name: "model", Value: anthropicwire.Quote(req.Model)}}
-		switch m {
-		case modeStream:
-			set = append(set, anthropicwire.Member{Name: "stream", Value: jsonTrue})
-		case modeGenerate:
-			if anthropicwire.Get(req.Native, "stream") != nil {
-				set = append(set, anthropicwire.Member{Name: "stream", Value: jsonFalse})
-			}
+		stream := anthropicwire.Member{Name: "stream"} // removed: a whole answer
+		if m == modeStream {
+			stream.Value = jsonTrue
 		}
-		return anthropicwire.Patch(make([]byte, 0, len(req.Native)+32), req.Native, set...)
+		return anthropicwire.Patch(make([]byte, 0, len(req.Native)+32), req.Native,
+			anthropicwire.Member{Name: "model", Value: anthropicwire.Quote(req.Model)}, stream)
 	}
 	mr, err := p.translate(req, m)
 	if err != nil {
@@ -177,7 +171,8 @@ func translateMessages(rest []unified.Message) ([]anthropicwire.Message, error) 
 			blocks, err = contentBlocks(m.Content)
 		}
 		if err != nil {
-			if ue, ok := err.(*unified.Error); ok && ue.Param == "" {
+			var ue *unified.Error
+			if errors.As(err, &ue) && ue.Param == "" {
 				ue.Param = "messages[" + strconv.Itoa(i) + "]"
 			}
 			return nil, err

@@ -336,8 +336,8 @@ func TestNativeBodyPassesThrough(t *testing.T) {
 		want string
 	}{
 		{modeStream, strings.Replace(native, `"public-name"`, `"claude-sonnet-4-5"`, 1)},
-		{modeGenerate, strings.Replace(strings.Replace(native, `"public-name"`, `"claude-sonnet-4-5"`, 1), `"stream":true`, `"stream":false`, 1)},
-		{modeCount, strings.Replace(native, `"public-name"`, `"claude-sonnet-4-5"`, 1)},
+		{modeGenerate, strings.Replace(strings.Replace(native, `"public-name"`, `"claude-sonnet-4-5"`, 1), `"stream":true,`, ``, 1)},
+		{modeCount, strings.Replace(strings.Replace(native, `"public-name"`, `"claude-sonnet-4-5"`, 1), `"stream":true,`, ``, 1)},
 	}
 	for _, tt := range tests {
 		got, err := p.encodeRequest(req, tt.m)
