@@ -1,7 +1,6 @@
 package anthropic
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -29,39 +28,19 @@ func (p *Anthropic) post(ctx context.Context, url string, req *unified.Request, 
 		}
 		return nil, unified.Errorf(unified.KindInvalidRequest, "cannot encode the request for provider %s: %v", p.name, err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, unified.Errorf(unified.KindInternal, "building upstream request: %v", err)
-	}
-	h := hreq.Header
-	for k, v := range p.ExtraHeaders() {
-		h[k] = v
-	}
-	h.Set("Content-Type", "application/json")
-	if m == modeStream {
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
-	}
-	if key := p.Key(); key != "" {
-		h.Set("X-Api-Key", key)
-	}
-	h.Set("Anthropic-Version", p.Version)
-	if req.AnthropicBeta != "" {
-		if configured := h.Get("Anthropic-Beta"); configured != "" {
-			h.Set("Anthropic-Beta", configured+","+req.AnthropicBeta)
-		} else {
-			h.Set("Anthropic-Beta", req.AnthropicBeta)
+	return p.Post(ctx, p.name, url, body, m == modeStream, func(h http.Header) {
+		if key := p.Key(); key != "" {
+			h.Set("X-Api-Key", key)
 		}
-	}
-	resp, err := p.Client().Do(hreq)
-	if err != nil {
-		return nil, connectors.TransportError(ctx, p.name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, p.upstreamError(resp.StatusCode, connectors.ReadErrorBody(resp), resp.Header)
-	}
-	return resp, nil
+		h.Set("Anthropic-Version", p.Version)
+		if req.AnthropicBeta != "" {
+			if configured := h.Get("Anthropic-Beta"); configured != "" {
+				h.Set("Anthropic-Beta", configured+","+req.AnthropicBeta)
+			} else {
+				h.Set("Anthropic-Beta", req.AnthropicBeta)
+			}
+		}
+	}, p.upstreamError)
 }
 
 // upstreamError normalizes an error answer: Anthropic's
