@@ -3,6 +3,7 @@ package xjpgateway
 import (
 	"encoding/json"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -45,6 +46,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    limits {
 //	        max_body <size>             # default 10MiB
 //	    }
+//	    stream_keepalive <duration>|off # default 15s
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -67,6 +69,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseAuth(d, d.Val())
 		case "limits":
 			err = g.parseLimits(d)
+		case "stream_keepalive":
+			err = g.parseStreamKeepAlive(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}
@@ -181,5 +185,23 @@ func (g *Gateway) parseLimits(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized limits option %q", d.Val())
 		}
 	}
+	return nil
+}
+
+// parseStreamKeepAlive parses "stream_keepalive <duration>|off".
+func (g *Gateway) parseStreamKeepAlive(d *caddyfile.Dispenser) error {
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	if s == "off" {
+		g.StreamKeepAlive = -1
+		return nil
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil || dur <= 0 {
+		return d.Errf("bad stream_keepalive %q: want a positive duration or off", s)
+	}
+	g.StreamKeepAlive = caddy.Duration(dur)
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/auth"
 	"github.com/xiaojinpro/xjp-gateway/connectors"
 	"github.com/xiaojinpro/xjp-gateway/handlers"
+	anthropicin "github.com/xiaojinpro/xjp-gateway/handlers/anthropic"
 	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
 	"github.com/xiaojinpro/xjp-gateway/routing"
 	"github.com/xiaojinpro/xjp-gateway/unified"
@@ -28,15 +29,18 @@ import (
 func init() { caddy.RegisterModule(Gateway{}) }
 
 // Gateway serves the OpenAI Chat Completions API (POST
-// /v1/chat/completions, GET /v1/models) in front of the configured
-// providers. Requests for other paths go to the next handler.
+// /v1/chat/completions, GET /v1/models) and the Anthropic Messages API
+// (POST /v1/messages, POST /v1/messages/count_tokens, and GET /v1/models
+// in Anthropic's shape for requests with an anthropic-version header) in
+// front of the configured providers. Requests for other paths go to the
+// next handler.
 //
 // Placeholders set by this handler, for header, log_append and the like:
 //
 // Placeholder | Description
 // ------------|------------
 // `{http.xjp_gateway.request_id}` | The gateway's id for the request (also the X-Request-Id response header)
-// `{http.xjp_gateway.dialect}` | Client dialect: openai
+// `{http.xjp_gateway.dialect}` | Client dialect: openai or anthropic
 // `{http.xjp_gateway.model}` | Model name the client asked for
 // `{http.xjp_gateway.tenant}` | Tenant of the API key
 // `{http.xjp_gateway.key_id}` | Id of the API key (never the key itself)
@@ -64,6 +68,13 @@ type Gateway struct {
 
 	// Limits bound what a request may ask for.
 	Limits *Limits `json:"limits,omitempty"`
+
+	// StreamKeepAlive is how long a streamed answer may stay silent before
+	// the gateway writes a keep-alive the client ignores (Anthropic's ping
+	// event; an SSE comment for OpenAI clients), so that proxies and
+	// clients do not drop a stream while the model thinks. Default: 15s; a
+	// negative value turns keep-alives off.
+	StreamKeepAlive caddy.Duration `json:"stream_keepalive,omitempty"`
 
 	providers map[string]connectors.Connector
 	keys      auth.Store
@@ -98,7 +109,10 @@ type Limits struct {
 	MaxBody int64 `json:"max_body,omitempty"`
 }
 
-const defaultMaxBody = 10 << 20
+const (
+	defaultMaxBody         = 10 << 20
+	defaultStreamKeepAlive = 15 * time.Second
+)
 
 // CaddyModule returns the Caddy module information.
 func (Gateway) CaddyModule() caddy.ModuleInfo {
@@ -150,6 +164,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	}
 	if g.Limits.MaxBody <= 0 {
 		g.Limits.MaxBody = defaultMaxBody
+	}
+	if g.StreamKeepAlive == 0 {
+		g.StreamKeepAlive = caddy.Duration(defaultStreamKeepAlive)
 	}
 	return nil
 }
@@ -213,7 +230,24 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 			return methodNotAllowed(w, openaiin.Dialect{}, http.MethodPost)
 		}
 		g.serveChat(w, r, openaiin.Dialect{})
+	case "/v1/messages":
+		if r.Method != http.MethodPost {
+			return methodNotAllowed(w, anthropicin.Dialect{}, http.MethodPost)
+		}
+		g.serveChat(w, r, anthropicDialect(r, false))
+	case "/v1/messages/count_tokens":
+		if r.Method != http.MethodPost {
+			return methodNotAllowed(w, anthropicin.Dialect{}, http.MethodPost)
+		}
+		g.serveCountTokens(w, r)
 	case "/v1/models":
+		if isAnthropicClient(r) {
+			if r.Method != http.MethodGet {
+				return methodNotAllowed(w, anthropicin.Dialect{}, http.MethodGet)
+			}
+			g.serveAnthropicModels(w, r)
+			break
+		}
 		if r.Method != http.MethodGet {
 			return methodNotAllowed(w, openaiin.Dialect{}, http.MethodGet)
 		}

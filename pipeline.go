@@ -236,7 +236,8 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *un
 	}
 
 	g.setRouteHeaders(w, c)
-	sw := c.dialect.NewStream(w, c.meta())
+	sw, stopKeepAlive := handlers.KeepAlive(c.dialect.NewStream(w, c.meta()), time.Duration(g.StreamKeepAlive))
+	defer stopKeepAlive()
 	for err == nil {
 		if ev.Type == unified.EventStart || ev.Type == unified.EventUsage {
 			c.usage.Merge(ev.Usage)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // EventType is the kind of a stream event.
@@ -31,6 +33,13 @@ const (
 	// EventFinish says why generation stopped, in Finish. It comes once,
 	// after all content; usage may still follow.
 	EventFinish
+	// EventNative carries one upstream event verbatim for a Native request
+	// (see Request.Native): Name is the event's name in the upstream's
+	// stream and Native its data. It comes before the events derived from
+	// it. Only the ingress of the request's own dialect writes it; every
+	// other consumer ignores it. Native is valid until the next call to
+	// Next.
+	EventNative
 )
 
 // Event is one step of a streamed response. It is a plain value so that a
@@ -44,6 +53,7 @@ type Event struct {
 	Signature string
 	Finish    FinishReason
 	Usage     Usage
+	Native    jsontext.Value
 }
 
 // Stream yields the events of one upstream response.

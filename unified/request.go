@@ -59,6 +59,38 @@ type Request struct {
 	// where they mean the same thing.
 	Extensions        map[string]jsontext.Value
 	ExtensionsDialect string
+
+	// Native is the client's request body, verbatim, in ExtensionsDialect.
+	// A connector of that dialect sends it with only the model name and the
+	// stream flag replaced, so that a call that stays within one dialect
+	// loses nothing the gateway does not model (cache_control, citations,
+	// server tools, thinking signatures, fields added by the provider after
+	// this code was written). Such a connector answers with Response.Native
+	// and EventNative events, which the ingress of that dialect writes
+	// through. Connectors of other dialects ignore Native and use the
+	// modelled fields. Code that changes a request's content must clear
+	// Native.
+	Native jsontext.Value
+
+	// NativeOnly, when set, says what in the request only a connector of
+	// ExtensionsDialect can serve (a provider-defined tool, a content block
+	// with no equivalent elsewhere). Connectors of other dialects refuse the
+	// request with CheckPortable.
+	NativeOnly string
+
+	// AnthropicBeta is the client's anthropic-beta header (comma-separated
+	// feature flags), forwarded only to Anthropic-native upstreams.
+	AnthropicBeta string
+}
+
+// CheckPortable returns a 400 when the request holds something that only a
+// connector of ExtensionsDialect can serve and dialect is another one.
+func (r *Request) CheckPortable(dialect string) *Error {
+	if r.NativeOnly == "" || dialect == r.ExtensionsDialect {
+		return nil
+	}
+	return &Error{Kind: KindInvalidRequest, Message: r.NativeOnly + " can only be served by " +
+		r.ExtensionsDialect + "-native providers, and this model is routed to another kind of provider"}
 }
 
 // Message is one turn of the conversation.

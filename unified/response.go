@@ -1,5 +1,7 @@
 package unified
 
+import "github.com/go-json-experiment/json/jsontext"
+
 // FinishReason says why generation stopped, in OpenAI's vocabulary, which
 // every other dialect maps to and from.
 type FinishReason string
@@ -59,6 +61,13 @@ type Response struct {
 
 	Finish FinishReason
 	Usage  Usage
+
+	// Native is the upstream's whole answer body, verbatim, when the
+	// request was Native and the upstream speaks its dialect; the ingress of
+	// that dialect writes it through (with its own id and model name), so
+	// nothing the gateway does not model is lost. Other ingresses use the
+	// fields above.
+	Native jsontext.Value
 }
 
 // Text returns the concatenated text of the response.

@@ -18,35 +18,20 @@ const maxResponseBody = 32 << 20
 
 // post sends req and returns the upstream response once its status is 200.
 func (p *OpenAI) post(ctx context.Context, req *unified.Request, stream bool) (*http.Response, error) {
+	if err := req.CheckPortable("openai"); err != nil {
+		return nil, err
+	}
 	body, err := p.encodeRequest(req, stream)
 	if err != nil {
 		return nil, unified.Errorf(unified.KindInvalidRequest, "cannot encode the request for provider %s: %v", p.name, err)
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, p.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return nil, unified.Errorf(unified.KindInternal, "building upstream request: %v", err)
-	}
-	h := hreq.Header
-	for k, v := range p.ExtraHeaders() {
-		h[k] = v
-	}
-	h.Set("Content-Type", "application/json")
-	if stream {
-		h.Set("Accept", "text/event-stream")
-	} else {
-		h.Set("Accept", "application/json")
-	}
+	return p.Post(ctx, p.name, p.endpoint, body, stream, p.authorize, p.upstreamError)
+}
+
+func (p *OpenAI) authorize(h http.Header) {
 	if key := p.Key(); key != "" {
 		h.Set("Authorization", "Bearer "+key)
 	}
-	resp, err := p.Client().Do(hreq)
-	if err != nil {
-		return nil, connectors.TransportError(ctx, p.name, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, p.upstreamError(resp.StatusCode, connectors.ReadErrorBody(resp), resp.Header)
-	}
-	return resp, nil
 }
 
 // upstreamError normalizes an error body: OpenAI's {"error":{...}} with a

@@ -42,8 +42,20 @@ func (p *OpenAI) encodeRequest(req *unified.Request, stream bool) ([]byte, error
 	if req.N > 1 {
 		cr.N = &req.N
 	}
+	var toolMedia []openaiwire.ContentPart
 	for i := range req.Messages {
-		cr.Messages = append(cr.Messages, encodeMessage(&req.Messages[i]))
+		m := &req.Messages[i]
+		cr.Messages = append(cr.Messages, encodeMessage(m))
+		if m.Role == unified.RoleTool {
+			toolMedia = appendToolMedia(toolMedia, m)
+		}
+		if len(toolMedia) > 0 && (i+1 == len(req.Messages) || req.Messages[i+1].Role != unified.RoleTool) {
+			// Tool messages carry only text: the images of the results
+			// follow in a user message, after the whole run of tool
+			// messages that must directly follow the assistant's calls.
+			cr.Messages = append(cr.Messages, openaiwire.Message{Role: "user", Content: openaiwire.Content{Parts: toolMedia}})
+			toolMedia = nil
+		}
 	}
 	if len(req.Tools) > 0 {
 		cr.Tools = make([]openaiwire.Tool, len(req.Tools))
@@ -138,4 +150,22 @@ func mediaURL(p unified.Part) string {
 		return p.URL
 	}
 	return unified.DataURI(p.MIMEType, p.Data)
+}
+
+// appendToolMedia appends the images (and other media) of a tool result,
+// introduced by a line naming the call they belong to.
+func appendToolMedia(parts []openaiwire.ContentPart, m *unified.Message) []openaiwire.ContentPart {
+	intro := false
+	for _, p := range m.Content {
+		if p.Type == unified.PartText || p.Type == unified.PartThinking || p.Type == unified.PartRedactedThinking {
+			continue
+		}
+		if !intro {
+			intro = true
+			text := "Attachments of the result of tool call " + m.ToolCallID + ":"
+			parts = append(parts, openaiwire.ContentPart{Type: "text", Text: &text})
+		}
+		parts = append(parts, encodePart(p))
+	}
+	return parts
 }

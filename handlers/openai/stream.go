@@ -153,3 +153,11 @@ func (s *streamWriter) Fail(e *unified.Error) error {
 	s.sse.Buf = b
 	return s.sse.Send(b)
 }
+
+// Ping implements handlers.Pinger with an SSE comment, which every SSE
+// parser skips (the OpenAI SDKs included).
+func (s *streamWriter) Ping() error {
+	return s.sse.Send(append(s.sse.Buf[:0], ": ping\n\n"...))
+}
+
+var _ handlers.Pinger = (*streamWriter)(nil)
