@@ -4,5 +4,6 @@ package xjpgateway
 // themselves as Caddy modules when imported.
 import (
 	_ "github.com/xiaojinpro/xjp-gateway/connectors/echo"
+	_ "github.com/xiaojinpro/xjp-gateway/connectors/gemini"
 	_ "github.com/xiaojinpro/xjp-gateway/connectors/openai"
 )
