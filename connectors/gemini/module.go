@@ -136,8 +136,16 @@ func (v *Vertex) Provision(ctx caddy.Context) error {
 		return nil
 	}
 
+	// A path or project set through a placeholder that resolves to nothing
+	// is a mistake, not a request for the defaults.
 	repl := caddy.NewReplacer()
-	file := repl.ReplaceAll(v.CredentialsFile, "")
+	file, err := connectors.ResolveSecret(repl, v.CredentialsFile)
+	if err != nil {
+		return fmt.Errorf("credentials_file: %w", err)
+	}
+	if v.project, err = connectors.ResolveSecret(repl, v.Project); err != nil {
+		return fmt.Errorf("project: %w", err)
+	}
 	data, source, err := credentialsJSON(file)
 	if err != nil {
 		return fmt.Errorf("credentials_file: %w", err)
@@ -151,7 +159,6 @@ func (v *Vertex) Provision(ctx caddy.Context) error {
 	}
 	v.poolKey, v.tokens = key, val.(*tokenSource)
 
-	v.project = repl.ReplaceAll(v.Project, "")
 	if v.project == "" {
 		v.project = v.tokens.projectID
 	}

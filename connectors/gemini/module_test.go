@@ -175,6 +175,8 @@ func TestProvisionErrors(t *testing.T) {
 		{"gemini without key", &Gemini{}, "api_key is required"},
 		{"vertex credentials file missing", &Vertex{CredentialsFile: "/nonexistent/sa.json", Project: "p"}, "credentials_file"},
 		{"vertex without a project", &Vertex{CredentialsFile: writeFile(t, noProject)}, "project is required"},
+		{"credentials_file resolving to nothing", &Vertex{CredentialsFile: "{env.XJP_TEST_UNSET_CREDENTIALS}"}, "credentials_file: resolves to an empty value"},
+		{"project resolving to nothing", &Vertex{CredentialsFile: writeFile(t, noProject), Project: "{env.XJP_TEST_UNSET_PROJECT}"}, "project: resolves to an empty value"},
 		{"express with credentials", &Vertex{Common: commonWithKey(testKey), CredentialsFile: "x"}, "exclusive"},
 		{"express with a project", &Vertex{Common: commonWithKey(testKey), Project: "p"}, "no project or location"},
 		{"bad api_version", &Gemini{Common: commonWithKey(testKey), APIVersion: "latest"}, "api_version"},
