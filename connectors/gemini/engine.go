@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/go-json-experiment/json"
-	"go.uber.org/zap"
 
 	"github.com/xiaojinpro/xjp-gateway/connectors"
 	"github.com/xiaojinpro/xjp-gateway/unified"
@@ -35,7 +34,6 @@ type engine struct {
 
 	safety          []SafetySetting
 	includeThoughts bool
-	logger          *zap.Logger
 }
 
 func (e *engine) key() string { return e.common.Key() }
@@ -132,7 +130,8 @@ func (e *engine) post(ctx context.Context, req *unified.Request, stream bool) (*
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			e.logger.Error("cannot get a Google access token", zap.Error(err))
+			// The token refresher logs the cause once; logging it on every
+			// request would flood the log while the credentials are broken.
 			return nil, &unified.Error{Kind: unified.KindUpstream, Retryable: true,
 				Message: "provider " + e.name + " cannot authenticate to Google; see the gateway's log"}
 		}

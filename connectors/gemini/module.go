@@ -117,8 +117,7 @@ func vertexBaseURL(location string, express bool) string {
 // Provision resolves secrets, finds the credentials (without network
 // I/O: a token is fetched in the background) and builds the endpoint.
 func (v *Vertex) Provision(ctx caddy.Context) error {
-	v.engine = engine{name: "vertex", common: &v.Common, safety: v.SafetySettings,
-		includeThoughts: v.IncludeThoughts, logger: ctx.Logger()}
+	v.engine = engine{name: "vertex", common: &v.Common, safety: v.SafetySettings, includeThoughts: v.IncludeThoughts}
 	if v.APIVersion == "" {
 		v.APIVersion = "v1"
 	}
@@ -152,7 +151,7 @@ func (v *Vertex) Provision(ctx caddy.Context) error {
 	}
 	key := poolKey(data)
 	val, _, err := tokenPool.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return newTokenSource(data, tokenOptions{earlyRefresh: earlyRefresh, refreshEvery: refreshEvery}, v.logger)
+		return newTokenSource(data, tokenOptions{earlyRefresh: earlyRefresh, refreshEvery: refreshEvery}, ctx.Logger())
 	})
 	if err != nil {
 		return fmt.Errorf("credentials from %s: %w", source, err)
@@ -207,9 +206,8 @@ func (v *Vertex) Cleanup() error {
 }
 
 // Provision resolves the API key and builds the endpoint.
-func (g *Gemini) Provision(ctx caddy.Context) error {
-	g.engine = engine{name: "gemini", common: &g.Common, safety: g.SafetySettings,
-		includeThoughts: g.IncludeThoughts, logger: ctx.Logger()}
+func (g *Gemini) Provision(caddy.Context) error {
+	g.engine = engine{name: "gemini", common: &g.Common, safety: g.SafetySettings, includeThoughts: g.IncludeThoughts}
 	if g.APIVersion == "" {
 		g.APIVersion = "v1beta"
 	}
