@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-json-experiment/json"
+
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
 
@@ -279,5 +281,22 @@ func TestGenerateUnreadable(t *testing.T) {
 	_, err := generate(t, reply{status: http.StatusOK, contentType: "text/html", body: []byte("<html>proxy</html>")})
 	if ue := asUnified(t, err); ue.Kind != unified.KindUpstream || !strings.Contains(ue.Message, "unreadable") {
 		t.Errorf("error = %+v", ue)
+	}
+}
+
+// BenchmarkStreamChunk translates one streamed text chunk.
+func BenchmarkStreamChunk(b *testing.B) {
+	data := []byte(`{"candidates":[{"content":{"role":"model","parts":[{"text":" window,\nthe kettle hums"}]}}],"usageMetadata":{"trafficType":"ON_DEMAND"},"modelVersion":"gemini-2.5-flash","createTime":"2025-12-02T14:00:00.512344Z","responseId":"wP1uaM2bH9yW2PgP2uO3sQk"}`)
+	t := translator{e: &engine{name: "vertex"}, started: true}
+	push := func(unified.Event) {}
+	b.ReportAllocs()
+	for b.Loop() {
+		var chunk generateResponse
+		if err := json.Unmarshal(data, &chunk); err != nil {
+			b.Fatal(err)
+		}
+		if err := t.chunk(&chunk, push); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -286,3 +286,29 @@ func TestEncodeErrors(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkEncodeAgentTurn encodes a typical agent request: a system
+// prompt, 20 tools (their schemas cached after the first turn) and a
+// conversation with a tool round trip.
+func BenchmarkEncodeAgentTurn(b *testing.B) {
+	e := &engine{name: "vertex"}
+	tools := make([]unified.Tool, 20)
+	for i := range tools {
+		tools[i] = unified.Tool{Name: "tool_" + string(rune('a'+i)), Description: "Does something useful with a file.",
+			Parameters: jsontext.Value(`{"type":"object","properties":{"path":{"type":"string","description":"File path"},` +
+				`"mode":{"enum":["read","write"]},"limit":{"anyOf":[{"type":"integer"},{"type":"null"}],"default":null}},` +
+				`"required":["path"],"additionalProperties":false,"$schema":"http://json-schema.org/draft-07/schema#"}`)}
+	}
+	req := &unified.Request{Model: "gemini-2.5-flash", Tools: tools, Messages: []unified.Message{
+		{Role: unified.RoleSystem, Content: []unified.Part{unified.Text("You are a coding agent.")}},
+		userText("Read main.go"),
+		{Role: unified.RoleAssistant, ToolCalls: []unified.ToolCall{{ID: "call_1", Name: "tool_a", Arguments: `{"path":"main.go"}`}}},
+		{Role: unified.RoleTool, ToolCallID: "call_1", Content: []unified.Part{unified.Text(strings.Repeat("package main\n", 100))}},
+	}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := e.encodeRequest(req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -71,7 +71,10 @@ func (e *engine) Generate(ctx context.Context, req *unified.Request) (*unified.R
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	if err != nil {
-		return nil, connectors.StreamBroken(ctx, e.name, err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &unified.Error{Kind: unified.KindUpstream, Retryable: true, Message: "reading the answer of provider " + e.name + " failed"}
 	}
 	var gr generateResponse
 	if err := json.Unmarshal(body, &gr); err != nil {
