@@ -57,7 +57,8 @@ var googleAuth = sync.OnceValue(func() (a struct {
 		"private_key":  string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
 		"client_email": "gateway@test-project.iam.gserviceaccount.com", "token_uri": a.server.URL + "/token",
 	})
-	a.credentials = filepath.Join(os.TempDir(), fmt.Sprintf("xjp-vertex-sa-%d.json", os.Getpid()))
+	// Beside Caddy's storage, in the directory TestMain removes.
+	a.credentials = filepath.Join(filepath.Dir(dataDir), "vertex-sa.json")
 	if err := os.WriteFile(a.credentials, sa, 0o600); err != nil {
 		panic(err)
 	}
