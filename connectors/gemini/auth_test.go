@@ -281,6 +281,21 @@ func TestUserCredentialsQuotaProject(t *testing.T) {
 	if ts.quotaProject != "billing-proj" || ts.projectID != "" {
 		t.Errorf("quota %q project %q", ts.quotaProject, ts.projectID)
 	}
+
+	// The quota project is billed through x-goog-user-project.
+	server := newTokenServer(t, 3600)
+	sa, err := newTokenSource(serviceAccountJSON(server), tokenOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa.quotaProject = "billing-proj"
+	h := http.Header{}
+	if err := sa.authorize(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	if h.Get("X-Goog-User-Project") != "billing-proj" || h.Get("Authorization") != "Bearer tok-1" {
+		t.Errorf("headers = %v", h)
+	}
 }
 
 func TestCredentialsLookup(t *testing.T) {
