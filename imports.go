@@ -5,5 +5,6 @@ package xjpgateway
 import (
 	_ "github.com/xiaojinpro/xjp-gateway/connectors/anthropic"
 	_ "github.com/xiaojinpro/xjp-gateway/connectors/echo"
+	_ "github.com/xiaojinpro/xjp-gateway/connectors/gemini"
 	_ "github.com/xiaojinpro/xjp-gateway/connectors/openai"
 )

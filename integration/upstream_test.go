@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -37,6 +38,7 @@ func newUpstream() *upstream {
 
 func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	raw, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(raw)) // for behaviours that read it too
 	rec := recorded{Path: r.URL.Path, Header: r.Header.Clone()}
 	_ = json.Unmarshal(raw, &rec.Body)
 	u.mu.Lock()

@@ -27,11 +27,13 @@ type Event struct {
 
 // Reader reads events from a stream.
 type Reader struct {
-	sc      *bufio.Scanner
-	max     int
-	name    []byte
-	data    []byte
-	hasData bool
+	sc       *bufio.Scanner
+	max      int
+	name     []byte
+	data     []byte
+	hasData  bool
+	bareJSON bool // AcceptBareJSON
+	inBare   bool // reading a bare JSON block
 }
 
 // NewReader reads from r, refusing lines longer than maxEvent bytes (0
@@ -46,9 +48,17 @@ func NewReader(r io.Reader, maxEvent int) *Reader {
 	return &Reader{sc: sc, max: maxEvent}
 }
 
+// AcceptBareJSON makes r also read a block of lines that starts with '{'
+// outside any event, up to the next blank line, as an event of its own
+// whose Data is the block. Google streams may end with such a bare
+// {"error":…} object (one line or pretty-printed), which an SSE parser
+// would otherwise drop as lines with unknown field names; go-genai reads it
+// the same way.
+func (r *Reader) AcceptBareJSON() { r.bareJSON = true }
+
 // Next returns the next event, or io.EOF when the stream ends cleanly.
 func (r *Reader) Next() (Event, error) {
-	r.name, r.data, r.hasData = r.name[:0], r.data[:0], false
+	r.name, r.data, r.hasData, r.inBare = r.name[:0], r.data[:0], false, false
 	for r.sc.Scan() {
 		line := r.sc.Bytes()
 		if len(line) == 0 {
@@ -57,6 +67,17 @@ func (r *Reader) Next() (Event, error) {
 			}
 			// The spec drops an event without data (a lone event: line).
 			r.name = r.name[:0]
+			continue
+		}
+		if r.inBare || (r.bareJSON && line[0] == '{' && !r.hasData && len(r.name) == 0) {
+			if r.inBare {
+				r.data = append(r.data, '\n')
+			}
+			r.inBare, r.hasData = true, true
+			r.data = append(r.data, line...)
+			if len(r.data) > r.max {
+				return Event{}, ErrEventTooLarge
+			}
 			continue
 		}
 		if line[0] == ':' {

@@ -297,3 +297,48 @@ func TestFixtures(t *testing.T) {
 		}
 	}
 }
+
+func TestReaderBareJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		want []ev
+	}{
+		{"one bare line at the end", "data: {\"a\":1}\n\n{\"error\":{\"code\":500}}\n", []ev{{"", `{"a":1}`}, {"", `{"error":{"code":500}}`}}},
+		{"bare line without newline", "data: 1\n\n{\"error\":{}}", []ev{{"", "1"}, {"", `{"error":{}}`}}},
+		{"pretty-printed block, CRLF", "data: 1\r\n\r\n{\r\n  \"error\": {\r\n    \"code\": 503\r\n  }\r\n}\r\n", []ev{{"", "1"}, {"", "{\n  \"error\": {\n    \"code\": 503\n  }\n}"}}},
+		{"block ends at a blank line", "{\n\"x\": 1\n}\n\ndata: 2\n\n", []ev{{"", "{\n\"x\": 1\n}"}, {"", "2"}}},
+		{"inside an event, a brace line is a field line", "data: 1\n{\"x\":2}\n\n", []ev{{"", "1"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := NewReader(iotest.OneByteReader(strings.NewReader(tt.in)), 0)
+			r.AcceptBareJSON()
+			got, err := readAll(r)
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("final error = %v", err)
+			}
+			if len(got) != len(tt.want) {
+				t.Fatalf("events = %q, want %q", got, tt.want)
+			}
+			for i := range got {
+				if got[i] != tt.want[i] {
+					t.Errorf("event %d = %q, want %q", i, got[i], tt.want[i])
+				}
+			}
+		})
+	}
+	// Without the option, the same bytes are unknown field lines.
+	got, _ := readAll(NewReader(strings.NewReader("data: 1\n\n{\"error\":{}}\n"), 0))
+	if len(got) != 1 {
+		t.Errorf("bare JSON read without AcceptBareJSON: %q", got)
+	}
+	// A huge bare block is refused like a huge event.
+	r := NewReader(strings.NewReader("{\n"+strings.Repeat("\"x\",\n", 100)+"}\n"), 64)
+	r.AcceptBareJSON()
+	if _, err := r.Next(); !errors.Is(err, ErrEventTooLarge) {
+		t.Errorf("err = %v, want ErrEventTooLarge", err)
+	}
+}
