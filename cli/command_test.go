@@ -223,7 +223,7 @@ func TestCommandErrors(t *testing.T) {
 	}
 	t.Setenv(envDSN, dsn)
 	for _, args := range [][]string{
-		{"keys", "create"},                                       // no tenant
+		{"keys", "create"}, // no tenant
 		{"keys", "create", "--tenant", "a", "--expires", "-1h"},  // bad expiry
 		{"keys", "create", "--tenant", "a", "--models", "gpt-["}, // bad glob
 		{"keys", "create", "--tenant", "a", "--rpm", "-1"},
