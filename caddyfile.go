@@ -45,6 +45,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    limits {
 //	        max_body <size>             # default 10MiB
 //	    }
+//	    rate_limit {                    # per API key
+//	        default_rpm <n>             # keys without their own limit; default unlimited
+//	        burst       <n>             # default: the key's requests per minute
+//	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -67,6 +71,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseAuth(d, d.Val())
 		case "limits":
 			err = g.parseLimits(d)
+		case "rate_limit":
+			err = g.parseRateLimit(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}
