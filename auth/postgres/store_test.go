@@ -316,6 +316,17 @@ func TestStoreProvisionSharesTheDatabase(t *testing.T) {
 	if a.db != b.db {
 		t.Error("equal settings got two databases")
 	}
+	families, err := ctx.GetMetricsRegistry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range families {
+		found = found || f.GetName() == "xjp_usage_log_dropped_total"
+	}
+	if !found {
+		t.Error("xjp_usage_log_dropped_total is not in Caddy's metrics registry")
+	}
 	if a.db == c.db {
 		t.Error("changed settings share a database")
 	}
@@ -335,7 +346,7 @@ func TestStoreProvisionSharesTheDatabase(t *testing.T) {
 		}
 	}
 
-	err := (&Store{DSN: "{env.XJP_TEST_UNSET_VARIABLE}"}).Provision(ctx)
+	err = (&Store{DSN: "{env.XJP_TEST_UNSET_VARIABLE}"}).Provision(ctx)
 	if err == nil || !strings.Contains(err.Error(), "dsn is empty") {
 		t.Errorf("empty DSN: %v", err)
 	}
