@@ -137,29 +137,51 @@ func (db *database) start() {
 	go db.housekeeping()
 }
 
-// Destruct implements caddy.Destructor: it stops the listener, writes
-// the last uses, and closes the ledger and the pool once every request
-// the ledger has begun is recorded (at once on shutdown, when the
-// servers have finished their requests; after a reload that changed the
-// settings, when the old configuration's last requests end).
+// Destruct implements caddy.Destructor. It stops the listener at once;
+// then it writes the last uses, and closes the ledger and the pool once
+// every request the ledger has begun is recorded. When Caddy exits, the
+// servers have finished their requests by now and Destruct waits for the
+// writes (at most the ledger's drain timeout when the database is down),
+// so no usage row is lost; after a reload that changed the settings, it
+// returns at once and the old configuration's last requests finish in
+// the background, so a reload never waits for the database.
 func (db *database) Destruct() error {
 	db.cancel()
-	db.wg.Wait()
+	exiting := caddy.Exiting()
 	finish := func() {
+		db.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		db.writeLastUsed(ctx)
+		cancel()
+		wait := time.NewTimer(lastRequestsTimeout)
+		if exiting {
+			wait.Reset(drainTimeout)
+		}
+		select {
+		case <-db.ledger.Idle():
+		case <-wait.C:
+			logger().Warn("closing the usage ledger with requests still running; their rows are lost")
+		}
+		wait.Stop()
 		db.ledger.Close()
 		db.pool.Close()
 	}
-	select {
-	case <-db.ledger.Idle():
+	if exiting {
 		finish()
-	default:
-		go func() {
-			<-db.ledger.Idle()
-			finish()
-		}()
+	} else {
+		go finish()
 	}
 	return nil
 }
+
+const (
+	// lastRequestsTimeout bounds how long a replaced configuration's
+	// ledger waits for its last requests (long streams) before it closes.
+	lastRequestsTimeout = time.Hour
+	// drainTimeout bounds how long exiting waits for requests stuck past
+	// the server's grace period.
+	drainTimeout = 15 * time.Second
+)
 
 // authenticate implements auth.Store.
 func (db *database) authenticate(ctx context.Context, secret string) (*auth.Key, error) {
@@ -202,11 +224,19 @@ func (db *database) lookup(ctx context.Context, d digest) (*auth.Key, error) {
 		enabled bool
 		expires pgtype.Timestamptz
 	)
-	err := db.pool.QueryRow(ctx, `
+	query := func() error {
+		return db.pool.QueryRow(ctx, `
 SELECT id::text, key_hash, tenant_id, name, scopes, coalesce(rate_limit_rpm, 0), coalesce(quota_tokens_daily, 0),
        enabled, expires_at
 FROM api_keys WHERE key_hash = $1`, d[:]).
-		Scan(&k.ID, &hash, &k.Tenant, &k.Name, &k.Models, &k.RateLimitRPM, &k.QuotaTokensDaily, &enabled, &expires)
+			Scan(&k.ID, &hash, &k.Tenant, &k.Name, &k.Models, &k.RateLimitRPM, &k.QuotaTokensDaily, &enabled, &expires)
+	}
+	err := query()
+	if brokenConn(err) && ctx.Err() == nil {
+		// After an outage the pool may still hold connections the
+		// database has dropped; the read is safe to repeat on a new one.
+		err = query()
+	}
 	now := time.Now()
 	if errors.Is(err, pgx.ErrNoRows) {
 		db.cache.putUnknown(d, gen, now)
@@ -228,6 +258,16 @@ FROM api_keys WHERE key_hash = $1`, d[:]).
 	}
 	db.cache.putFound(d, &k, exp, gen, now)
 	return &k, nil
+}
+
+// brokenConn reports whether err is a failure of the connection rather
+// than an answer of the server.
+func brokenConn(err error) bool {
+	if err == nil || errors.Is(err, pgx.ErrNoRows) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	return !errors.As(err, &pgErr)
 }
 
 // unavailable wraps a database failure as auth.ErrUnavailable (503 for
@@ -252,10 +292,7 @@ func (db *database) housekeeping() {
 	for {
 		select {
 		case <-db.ctx.Done():
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			db.writeLastUsed(ctx)
-			cancel()
-			return
+			return // Destruct writes the last uses
 		case <-flush.C:
 			ctx, cancel := context.WithTimeout(db.ctx, 10*time.Second)
 			db.writeLastUsed(ctx)
