@@ -509,12 +509,17 @@ func TestPostgresNoRowLostOnReloadUnderLoad(t *testing.T) {
 	}
 }
 
-// streamSlowly streams a long echo and marks started when the first
-// chunk arrives.
+// streamSlowly streams a long echo from the test's Caddy.
 func streamSlowly(key string, i int, started *sync.WaitGroup) error {
+	return streamSlowlyTo(ports.http, key, i, started)
+}
+
+// streamSlowlyTo streams a long echo, marks started when the first chunk
+// arrives, and fails unless the stream completes with [DONE].
+func streamSlowlyTo(port int, key string, i int, started *sync.WaitGroup) error {
 	words := strings.Repeat("word ", 40)
 	body := fmt.Sprintf(`{"model":"echo-1","stream":true,"messages":[{"role":"user","content":"%d %s"}]}`, i, words)
-	req, _ := http.NewRequest(http.MethodPost, gatewayURL(ports.http)+"/v1/chat/completions", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, gatewayURL(port)+"/v1/chat/completions", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+key)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -523,16 +528,26 @@ func streamSlowly(key string, i int, started *sync.WaitGroup) error {
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
-	first := true
+	first, last := true, ""
 	for sc.Scan() {
-		if first && strings.HasPrefix(sc.Text(), "data: ") {
+		if !strings.HasPrefix(sc.Text(), "data: ") {
+			continue
+		}
+		if first {
 			first = false
 			started.Done()
 		}
+		last = sc.Text()
 	}
 	if first {
 		started.Done()
 		return fmt.Errorf("request %d: status %d, no event", i, resp.StatusCode)
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	if last != "data: [DONE]" {
+		return fmt.Errorf("request %d: the stream ended with %q", i, last)
+	}
+	return nil
 }
