@@ -86,15 +86,15 @@ func printUsage(e *env, tenant string, since, until time.Time, rows []usage.Summ
 		_, err := fmt.Fprintln(e.out, "No requests.")
 		return err
 	}
-	w := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "KEY\tMODEL\tREQUESTS\tERRORS\tPROMPT\tCOMPLETION\tCACHED\tAVG MS\t")
+	w := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tMODEL\tREQUESTS\tERRORS\tPROMPT\tCOMPLETION\tCACHED\tAVG MS")
 	var total usage.Summary
 	for _, r := range rows {
 		key := r.KeyPrefix
 		if key == "" {
 			key = dash(r.KeyID)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.0f\t\n", key, r.Model, r.Requests, r.Errors,
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%.0f\n", key, r.Model, r.Requests, r.Errors,
 			r.PromptTokens, r.CompletionTokens, r.CachedTokens, r.AvgLatencyMS)
 		total.Requests += r.Requests
 		total.Errors += r.Errors
@@ -102,7 +102,7 @@ func printUsage(e *env, tenant string, since, until time.Time, rows []usage.Summ
 		total.CompletionTokens += r.CompletionTokens
 		total.CachedTokens += r.CachedTokens
 	}
-	fmt.Fprintf(w, "total\t\t%d\t%d\t%d\t%d\t%d\t\t\n", total.Requests, total.Errors,
+	fmt.Fprintf(w, "total\t\t%d\t%d\t%d\t%d\t%d\t\n", total.Requests, total.Errors,
 		total.PromptTokens, total.CompletionTokens, total.CachedTokens)
 	return w.Flush()
 }
