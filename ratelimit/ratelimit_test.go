@@ -149,3 +149,16 @@ func TestAcquireSharesOneRegistry(t *testing.T) {
 	releaseB()
 	releaseC()
 }
+
+// The limiter's cost per request, for keys spread over many goroutines.
+func BenchmarkAllow(b *testing.B) {
+	r := &Registry{}
+	keys := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			r.Allow(keys[i%len(keys)], 1<<20, 1<<20, time.Now())
+			i++
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
+	"sync"
 )
 
 const (
@@ -55,9 +57,10 @@ func wellFormed(secret string) bool {
 // Hasher turns keys into the digests stored in api_keys.key_hash:
 // SHA-256 of the key, or HMAC-SHA-256 keyed with a pepper, a secret kept
 // outside the database so that a stolen table cannot be checked against
-// guessed keys. The gateway and the CLI must use the same pepper.
+// guessed keys. The gateway and the CLI must use the same pepper. The zero
+// Hasher uses no pepper.
 type Hasher struct {
-	pepper []byte
+	macs *sync.Pool // of HMAC states keyed with the pepper; nil without one
 }
 
 // NewHasher returns a Hasher with pepper ("" for plain SHA-256).
@@ -65,17 +68,20 @@ func NewHasher(pepper string) Hasher {
 	if pepper == "" {
 		return Hasher{}
 	}
-	return Hasher{pepper: []byte(pepper)}
+	key := []byte(pepper)
+	return Hasher{macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 }
 
 // Hash returns the stored digest of secret.
 func (h Hasher) Hash(secret string) [sha256.Size]byte {
-	if h.pepper == nil {
+	if h.macs == nil {
 		return sha256.Sum256([]byte(secret))
 	}
-	m := hmac.New(sha256.New, h.pepper)
+	m := h.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(secret))
 	var out [sha256.Size]byte
 	m.Sum(out[:0])
+	h.macs.Put(m)
 	return out
 }

@@ -351,3 +351,34 @@ func TestStoreProvisionSharesTheDatabase(t *testing.T) {
 		t.Errorf("empty DSN: %v", err)
 	}
 }
+
+// The cost of authenticating a cached key: the request path when the
+// database is not asked.
+func BenchmarkAuthenticateCached(b *testing.B) {
+	dsn := pgtest.Migrated(b)
+	conn := pgtest.Connect(b, dsn)
+	k, err := CreateKey(context.Background(), conn, NewHasher("pepper"), KeySpec{Tenant: "acme"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := newDatabase(settings{DSN: dsn, CacheTTL: time.Hour, NegativeTTL: time.Hour, LookupTimeout: time.Second,
+		FlushInterval: time.Hour, Pepper: "pepper"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db.start()
+	defer db.Destruct()
+	<-db.subscribed
+	ctx := context.Background()
+	if _, err := db.authenticate(ctx, k.Secret); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := db.authenticate(ctx, k.Secret); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
