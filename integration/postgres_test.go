@@ -197,7 +197,7 @@ func TestPostgresAuthMatrix(t *testing.T) {
 		code   string
 	}{
 		{"valid", valid.Secret, "echo-1", 200, ""},
-		{"valid, by alias-free name", valid.Secret, "other-1", 200, ""},
+		{"valid, another model", valid.Secret, "other-1", 200, ""},
 		{"unknown", postgres.NewSecret(), "echo-1", 401, "invalid_api_key"},
 		{"not one of ours", "sk-something-else", "echo-1", 401, "invalid_api_key"},
 		{"revoked", revoked.Secret, "echo-1", 401, "invalid_api_key"},
