@@ -138,7 +138,9 @@ func (l *Ledger) end() {
 }
 
 // Idle returns a channel closed once every request begun has been
-// recorded. Begin must not be called after Idle.
+// recorded; the owner calls it when no new requests will come. (A
+// straggler's Begin after that is harmless: its row is written if the
+// ledger is still open, and counted as dropped if not.)
 func (l *Ledger) Idle() <-chan struct{} {
 	l.closing.Store(true)
 	if l.inflight.Load() == 0 {
