@@ -1,13 +1,10 @@
 package xjpgateway
 
 import (
-	"crypto/rand"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/caddyserver/caddy/v2"
 
 	"github.com/xiaojinpro/xjp-gateway/connectors"
 	anthropicin "github.com/xiaojinpro/xjp-gateway/handlers/anthropic"
@@ -49,13 +46,9 @@ func (g *Gateway) serveAnthropicModels(w http.ResponseWriter, r *http.Request) {
 // Anthropic-native one); otherwise it is the gateway's estimate, and the
 // X-Xjp-Token-Count header says which.
 func (g *Gateway) serveCountTokens(w http.ResponseWriter, r *http.Request) {
-	c := &call{id: rand.Text(), start: time.Now(), dialect: anthropicDialect(r, true)}
-	c.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	w.Header().Set("X-Request-Id", c.id)
-	c.set(phRequestID, c.id)
-	c.set(phDialect, c.dialect.Name())
-
-	if err := g.admit(r, c); err != nil {
+	c := newCall(w, r, anthropicDialect(r, true))
+	defer g.record(c)
+	if err := g.admitWithHeaders(w, r, c); err != nil {
 		g.fail(w, c, err)
 		return
 	}

@@ -47,6 +47,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        max_body <size>             # default 10MiB
 //	    }
 //	    stream_keepalive <duration>|off # default 15s
+//	    rate_limit {                    # per API key
+//	        default_rpm <n>             # keys without their own limit; default unlimited
+//	        burst       <n>             # default: the key's requests per minute
+//	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -71,6 +75,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseLimits(d)
 		case "stream_keepalive":
 			err = g.parseStreamKeepAlive(d)
+		case "rate_limit":
+			err = g.parseRateLimit(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}

@@ -22,8 +22,10 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/handlers"
 	anthropicin "github.com/xiaojinpro/xjp-gateway/handlers/anthropic"
 	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
+	"github.com/xiaojinpro/xjp-gateway/ratelimit"
 	"github.com/xiaojinpro/xjp-gateway/routing"
 	"github.com/xiaojinpro/xjp-gateway/unified"
+	"github.com/xiaojinpro/xjp-gateway/usage"
 )
 
 func init() { caddy.RegisterModule(Gateway{}) }
@@ -75,12 +77,20 @@ type Gateway struct {
 	// clients do not drop a stream while the model thinks. Default: 15s; a
 	// negative value turns keep-alives off.
 	StreamKeepAlive caddy.Duration `json:"stream_keepalive,omitempty"`
+	// RateLimit limits the requests per minute of each API key.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
 	providers map[string]connectors.Connector
 	keys      auth.Store
 	routes    *routing.Table
 	created   int64 // reported as the creation time of every model
 	logger    *zap.Logger
+
+	// limiters are the process's per-key rate limiters; accounts is the
+	// key store's usage ledger, when it keeps one (postgres).
+	limiters        *ratelimit.Registry
+	releaseLimiters func() error
+	accounts        usage.Accountant
 }
 
 // ModelConfig is one public model.
@@ -155,6 +165,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("key store module %T does not authenticate keys", mod)
 	}
 	g.keys = store
+	if err := g.provisionAccounting(); err != nil {
+		return err
+	}
 
 	if err := g.buildRoutes(); err != nil {
 		return err
@@ -221,6 +234,11 @@ func (g *Gateway) Validate() error {
 	return nil
 }
 
+// Cleanup releases the state shared across reloads.
+func (g *Gateway) Cleanup() error {
+	return g.releaseAccounting()
+}
+
 // ServeHTTP answers the gateway's endpoints and hands every other path to
 // the next handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
@@ -268,6 +286,7 @@ func methodNotAllowed(w http.ResponseWriter, d handlers.Dialect, allow string) e
 var (
 	_ caddy.Provisioner           = (*Gateway)(nil)
 	_ caddy.Validator             = (*Gateway)(nil)
+	_ caddy.CleanerUpper          = (*Gateway)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Gateway)(nil)
 	_ caddyfile.Unmarshaler       = (*Gateway)(nil)
 )

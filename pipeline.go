@@ -1,6 +1,7 @@
 package xjpgateway
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/auth"
 	"github.com/xiaojinpro/xjp-gateway/handlers"
 	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
+	"github.com/xiaojinpro/xjp-gateway/ratelimit"
 	"github.com/xiaojinpro/xjp-gateway/routing"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
@@ -39,6 +41,17 @@ type call struct {
 	upstreamWait time.Duration
 	usage        unified.Usage
 	err          *unified.Error // the failure the client saw, if any
+
+	// Accounting (accounting.go): the client's context, the key's rate-limit
+	// state, whether a usage row is due, when the first token arrived, how
+	// many bytes of answer were produced and whether the upstream stream
+	// was read to its end.
+	ctx           context.Context
+	rate          *ratelimit.Decision
+	accounted     bool
+	ttft          time.Duration
+	produced      int
+	upstreamEnded bool
 }
 
 func (c *call) meta() *handlers.Meta {
@@ -47,18 +60,32 @@ func (c *call) meta() *handlers.Meta {
 
 // serveChat runs the pipeline for one chat request in dialect d.
 func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request, d handlers.Dialect) {
-	c := &call{id: rand.Text(), start: time.Now(), dialect: d}
-	c.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
-	w.Header().Set("X-Request-Id", c.id)
-	c.set(phRequestID, c.id)
-	c.set(phDialect, d.Name())
-
-	if err := g.admit(r, c); err != nil {
+	c := newCall(w, r, d)
+	defer g.record(c)
+	if err := g.admitWithHeaders(w, r, c); err != nil {
 		g.fail(w, c, err)
 		return
 	}
 	g.execute(w, r, c)
-	g.record(c)
+}
+
+// newCall starts the state of one request and names it.
+func newCall(w http.ResponseWriter, r *http.Request, d handlers.Dialect) *call {
+	c := &call{id: rand.Text(), start: time.Now(), dialect: d, ctx: r.Context()}
+	c.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
+	w.Header().Set("X-Request-Id", c.id)
+	c.set(phRequestID, c.id)
+	c.set(phDialect, d.Name())
+	return c
+}
+
+// admitWithHeaders admits the request and sets the key's rate-limit
+// headers, whether or not it was admitted. Every admitted call must be
+// recorded (g.record), which ends its accounting.
+func (g *Gateway) admitWithHeaders(w http.ResponseWriter, r *http.Request, c *call) *unified.Error {
+	err := g.admit(r, c)
+	g.setLimitHeaders(w, c, err)
+	return err
 }
 
 // admit authenticates the caller, decodes the request and resolves the
@@ -73,6 +100,9 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 	c.set(phKeyID, key.ID)
 	if c.repl != nil {
 		c.repl.Set("http.auth.user.id", key.ID)
+	}
+	if err := g.enforceLimits(r, c); err != nil {
+		return err
 	}
 
 	body, err := readBody(r, g.Limits.MaxBody)
@@ -229,6 +259,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *un
 		return false, err
 	}
 	defer st.Close()
+	st = meter(c, st)
 	ev, err := st.Next()
 	c.upstreamWait += time.Since(t0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -303,6 +334,7 @@ func (g *Gateway) record(c *call) {
 	}
 	c.set(phInputTokens, strconv.Itoa(c.usage.InputTokens))
 	c.set(phOutputTokens, strconv.Itoa(c.usage.OutputTokens))
+	g.account(c)
 }
 
 // Placeholder names, documented on Gateway.

@@ -1,0 +1,238 @@
+package xjpgateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+
+	"github.com/xiaojinpro/xjp-gateway/ratelimit"
+	"github.com/xiaojinpro/xjp-gateway/unified"
+	"github.com/xiaojinpro/xjp-gateway/usage"
+)
+
+// RateLimit sets the requests per minute of keys that have no limit of
+// their own (a key's rate_limit_rpm in the postgres store overrides it).
+// Each key has a token bucket: it may send Burst requests at once, and
+// DefaultRPM per minute on average. Buckets live in the process and
+// survive config reloads.
+type RateLimit struct {
+	// DefaultRPM is the requests per minute of a key without its own
+	// limit. 0 (the default) leaves such keys unlimited.
+	DefaultRPM int `json:"default_rpm,omitempty"`
+	// Burst is how many requests a key may send at once. Default: the
+	// key's requests per minute (a whole minute's worth).
+	Burst int `json:"burst,omitempty"`
+}
+
+// provisionAccounting acquires the rate limiters and, when the key store
+// keeps accounts (the postgres store), its usage ledger.
+func (g *Gateway) provisionAccounting() error {
+	if rl := g.RateLimit; rl != nil && (rl.DefaultRPM < 0 || rl.Burst < 0) {
+		return fmt.Errorf("rate_limit: default_rpm and burst must not be negative")
+	}
+	reg, release, err := ratelimit.Acquire()
+	if err != nil {
+		return fmt.Errorf("rate limiters: %w", err)
+	}
+	g.limiters, g.releaseLimiters = reg, release
+	if p, ok := g.keys.(usage.Provider); ok {
+		g.accounts = p.Accountant()
+	}
+	return nil
+}
+
+// releaseAccounting undoes provisionAccounting.
+func (g *Gateway) releaseAccounting() error {
+	if g.releaseLimiters == nil {
+		return nil
+	}
+	return g.releaseLimiters()
+}
+
+// enforceLimits admits an authenticated request under its key's rate
+// limit and daily token quota. From here on the request is accounted:
+// record writes its usage row.
+func (g *Gateway) enforceLimits(r *http.Request, c *call) *unified.Error {
+	if g.accounts != nil {
+		g.accounts.Begin()
+		c.accounted = true
+	}
+	if rpm, burst := g.rateFor(c); rpm > 0 {
+		d := g.limiters.Allow(c.key.ID, rpm, burst, time.Now())
+		c.rate = &d
+		if !d.Allowed {
+			return &unified.Error{Kind: unified.KindRateLimit, Code: "rate_limit_exceeded", RetryAfter: d.RetryAfter,
+				Message: fmt.Sprintf("Rate limit reached: this API key may send %d requests per minute. Try again in %s.",
+					rpm, ratelimit.FormatReset(d.RetryAfter))}
+		}
+	}
+	if quota := c.key.QuotaTokensDaily; quota > 0 && g.accounts != nil {
+		used, err := g.accounts.TokensToday(r.Context(), c.key.ID)
+		if err != nil {
+			g.logger.Error("reading a key's token count failed", zap.String("key_id", c.key.ID), zap.Error(err))
+			return &unified.Error{Kind: unified.KindUnavailable,
+				Message: "the gateway cannot check this API key's token quota right now; try again shortly"}
+		}
+		if used >= quota {
+			now := time.Now().UTC()
+			midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
+			return &unified.Error{Kind: unified.KindQuota, Code: "insufficient_quota", RetryAfter: midnight.Sub(now),
+				Message: fmt.Sprintf("This API key has used its daily quota of %d tokens; it renews at 00:00 UTC.", quota)}
+		}
+	}
+	return nil
+}
+
+// rateFor returns the requests per minute and burst of the caller's key;
+// 0 when it is unlimited.
+func (g *Gateway) rateFor(c *call) (rpm, burst int) {
+	rpm = c.key.RateLimitRPM
+	if rpm <= 0 && g.RateLimit != nil {
+		rpm = g.RateLimit.DefaultRPM
+	}
+	if rpm <= 0 || g.limiters == nil {
+		return 0, 0
+	}
+	burst = rpm
+	if g.RateLimit != nil && g.RateLimit.Burst > 0 {
+		burst = g.RateLimit.Burst
+	}
+	return rpm, burst
+}
+
+// setLimitHeaders tells the client its rate-limit state, in the headers
+// of its dialect, on every answer to a rate-limited key; an exhausted
+// quota also says that retrying will not help.
+func (g *Gateway) setLimitHeaders(w http.ResponseWriter, c *call, err *unified.Error) {
+	if c.rate != nil {
+		ratelimit.SetHeaders(w.Header(), c.dialect.Name(), *c.rate, time.Now())
+	}
+	if err != nil && err.Kind == unified.KindQuota {
+		w.Header().Set("X-Should-Retry", "false")
+	}
+}
+
+// meteredStream notes, for the usage row, when the first token arrives
+// and how much text the answer has produced (what a stream that breaks
+// before its usage report is charged for).
+type meteredStream struct {
+	unified.Stream
+	c *call
+}
+
+func meter(c *call, s unified.Stream) unified.Stream { return &meteredStream{Stream: s, c: c} }
+
+func (m *meteredStream) Next() (unified.Event, error) {
+	ev, err := m.Stream.Next()
+	if errors.Is(err, io.EOF) {
+		m.c.upstreamEnded = true
+	}
+	if err == nil {
+		switch ev.Type {
+		case unified.EventText, unified.EventReasoning, unified.EventToolCallStart, unified.EventToolCallDelta:
+			n := len(ev.Text) + len(ev.Name)
+			if m.c.ttft == 0 && n > 0 {
+				m.c.ttft = time.Since(m.c.start)
+			}
+			m.c.produced += n
+		}
+	}
+	return ev, err
+}
+
+// statusClientClosed is the status recorded for a request whose client
+// went away before the answer was complete (nginx's convention).
+const statusClientClosed = 499
+
+// account hands the request's usage row to the ledger, which charges its
+// tokens to the key's daily count.
+func (g *Gateway) account(c *call) {
+	if !c.accounted {
+		return
+	}
+	u := c.usage
+	if c.produced > 0 {
+		// A stream that ended without a usage report (it broke, or the
+		// client left) is charged for what it produced.
+		if u.OutputTokens == 0 {
+			u.OutputTokens = (c.produced + 3) / 4 // unified.EstimateTokens of the text
+		}
+		if u.InputTokens == 0 && c.req != nil {
+			u.InputTokens = c.req.EstimateInputTokens()
+		}
+	}
+	status := http.StatusOK
+	switch {
+	case c.err != nil && c.err.Kind == unified.KindTimeout && c.ctx != nil && errors.Is(c.ctx.Err(), context.Canceled):
+		status = statusClientClosed // the upstream call was cancelled because the client left
+	case c.err != nil:
+		status = c.err.Status()
+	case c.req != nil && c.req.Stream && !c.upstreamEnded:
+		status = statusClientClosed // the stream stopped because its client left
+	}
+	rec := &usage.Record{
+		Time:             c.start,
+		RequestID:        c.id,
+		Tenant:           c.key.Tenant,
+		KeyID:            c.key.ID,
+		Provider:         c.route.Provider,
+		UpstreamModel:    c.route.Model,
+		Dialect:          c.dialect.Name(),
+		Status:           status,
+		PromptTokens:     u.InputTokens,
+		CompletionTokens: u.OutputTokens,
+		CachedTokens:     u.CachedInput,
+		Latency:          time.Since(c.start),
+		TTFT:             c.ttft,
+		Attempts:         c.attempts,
+	}
+	if c.req != nil {
+		rec.Model = c.req.Model
+	}
+	g.accounts.Record(rec)
+}
+
+// parseRateLimit parses
+//
+//	rate_limit {
+//	    default_rpm <n>
+//	    burst       <n>
+//	}
+func (g *Gateway) parseRateLimit(d *caddyfile.Dispenser) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if g.RateLimit != nil {
+		return d.Err("rate_limit is already specified")
+	}
+	g.RateLimit = new(RateLimit)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var dst *int
+		switch opt {
+		case "default_rpm":
+			dst = &g.RateLimit.DefaultRPM
+		case "burst":
+			dst = &g.RateLimit.Burst
+		default:
+			return d.Errf("unrecognized rate_limit option %q", opt)
+		}
+		var s string
+		if !d.AllArgs(&s) {
+			return d.ArgErr()
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return d.Errf("rate_limit %s: want a positive integer, got %q", opt, s)
+		}
+		*dst = n
+	}
+	return nil
+}
