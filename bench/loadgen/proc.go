@@ -12,23 +12,23 @@ import (
 // 100 on every Linux architecture Go supports.
 const clockTick = 10 * time.Millisecond
 
-// ProcCPU returns the CPU time (user + system, all threads) process pid
-// has used, from /proc/<pid>/stat.
-func ProcCPU(pid int) (time.Duration, error) {
+// ProcCPU returns the CPU time process pid (all its threads) has spent
+// in user space and in the kernel, from /proc/<pid>/stat.
+func ProcCPU(pid int) (user, system time.Duration, err error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// Fields after the command name, which is in parentheses and may hold
 	// spaces: state is field 3, utime 14, stime 15.
 	i := bytes.LastIndexByte(b, ')')
 	f := bytes.Fields(b[i+1:])
 	if len(f) < 13 {
-		return 0, os.ErrInvalid
+		return 0, 0, os.ErrInvalid
 	}
 	ut, _ := strconv.ParseInt(string(f[11]), 10, 64)
 	st, _ := strconv.ParseInt(string(f[12]), 10, 64)
-	return time.Duration(ut+st) * clockTick, nil
+	return time.Duration(ut) * clockTick, time.Duration(st) * clockTick, nil
 }
 
 // ResetPeakRSS restarts the peak-RSS count (VmHWM) of process pid.

@@ -67,8 +67,11 @@ type Result struct {
 
 // ProcUsage is a watched process's cost over the measurement window.
 type ProcUsage struct {
-	CPUSeconds  float64 `json:"cpu_seconds"`
-	PeakRSSByte int64   `json:"peak_rss_bytes"`
+	// CPUSeconds is UserSeconds + SystemSeconds.
+	CPUSeconds    float64 `json:"cpu_seconds"`
+	UserSeconds   float64 `json:"user_seconds"`
+	SystemSeconds float64 `json:"system_seconds"`
+	PeakRSSByte   int64   `json:"peak_rss_bytes"`
 }
 
 // Percentiles summarise a distribution, in microseconds.
@@ -323,13 +326,13 @@ func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond)
 type watcher struct {
 	mu     sync.Mutex
 	pids   map[string]int
-	cpu0   map[string]time.Duration
+	cpu0   map[string][2]time.Duration // user, system
 	self0  time.Duration
 	opened bool
 }
 
 func newWatcher(pids map[string]int) *watcher {
-	return &watcher{pids: pids, cpu0: map[string]time.Duration{}}
+	return &watcher{pids: pids, cpu0: map[string][2]time.Duration{}}
 }
 
 func (w *watcher) open() {
@@ -337,7 +340,8 @@ func (w *watcher) open() {
 	defer w.mu.Unlock()
 	for name, pid := range w.pids {
 		_ = ResetPeakRSS(pid)
-		w.cpu0[name], _ = ProcCPU(pid)
+		u, sys, _ := ProcCPU(pid)
+		w.cpu0[name] = [2]time.Duration{u, sys}
 	}
 	w.self0 = selfCPU()
 	w.opened = true
@@ -351,9 +355,10 @@ func (w *watcher) close() (map[string]ProcUsage, time.Duration) {
 	}
 	out := make(map[string]ProcUsage, len(w.pids))
 	for name, pid := range w.pids {
-		cpu, _ := ProcCPU(pid)
+		u, sys, _ := ProcCPU(pid)
 		_, peak, _ := ProcMemory(pid)
-		out[name] = ProcUsage{CPUSeconds: (cpu - w.cpu0[name]).Seconds(), PeakRSSByte: peak}
+		u, sys = u-w.cpu0[name][0], sys-w.cpu0[name][1]
+		out[name] = ProcUsage{CPUSeconds: (u + sys).Seconds(), UserSeconds: u.Seconds(), SystemSeconds: sys.Seconds(), PeakRSSByte: peak}
 	}
 	return out, selfCPU() - w.self0
 }

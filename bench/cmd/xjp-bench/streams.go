@@ -99,20 +99,21 @@ func cmdStreams(args []string) error {
 		"%d streams opened over %s, one chunk every %s for %s (%d chunks); stalled = a gap over %s\n\n",
 		machine(), e.loadCPUs, e.gwCPUs, *n, *ramp, *every, *length, chunks, *stall)
 	var b strings.Builder
-	b.WriteString("| target | streams | ok | errors | stalled | peak RSS | RSS idle | peak goroutines | goroutines idle → after | peak open files | first event p50 / p99 | gap p50 / p99 / max | CPU µs/event |\n")
+	b.WriteString("| target | streams | ok | errors | stalled | peak RSS | RSS idle | peak goroutines | goroutines idle → after | peak open files | first event p50 / p99 | gap p50 / p99 / max | CPU µs/event (user) |\n")
 	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range reports {
 		res := r.Result
-		cpu := res.Procs["proxy"].CPUSeconds
-		perEvent := 0.0
+		cpu := res.Procs["proxy"]
+		perEvent, userPerEvent := 0.0, 0.0
 		if res.Events > 0 {
-			perEvent = cpu / float64(res.Events) * 1e6
+			perEvent = cpu.CPUSeconds / float64(res.Events) * 1e6
+			userPerEvent = cpu.UserSeconds / float64(res.Events) * 1e6
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %.1f MiB | %.1f MiB | %d | %d → %d | %d | %s / %s | %s / %s / %s | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %.1f MiB | %.1f MiB | %d | %d → %d | %d | %s / %s | %s / %s / %s | %.1f (%.1f) |\n",
 			r.Target, r.Streams, res.Requests-res.Errors, res.Errors, res.Stalled,
 			float64(r.PeakRSSBytes)/(1<<20), float64(r.IdleRSSBytes)/(1<<20), r.PeakGoroutines, r.IdleGoroutines, r.AfterGoroutines,
 			r.PeakOpenFiles, fmtUS(res.FirstEvent.P50), fmtUS(res.FirstEvent.P99),
-			fmtUS(res.Gap.P50), fmtUS(res.Gap.P99), fmtUS(res.Gap.Max), perEvent)
+			fmtUS(res.Gap.P50), fmtUS(res.Gap.P99), fmtUS(res.Gap.Max), perEvent, userPerEvent)
 		if len(res.ErrorKinds) > 0 {
 			fmt.Fprintf(&b, "\nerrors of %s: %v\n", r.Target, res.ErrorKinds)
 		}

@@ -17,13 +17,14 @@ type aggregate struct {
 	Errors                   int64
 	ProxyCPUPer1k, MockCPU1k float64
 	CPUPerEventUS            float64
+	UserPerEventUS           float64
 	PeakRSS                  int64
 	proxy                    bool
 }
 
 func aggregateRounds(rs []*loadgen.Result, server string) *aggregate {
 	a := &aggregate{proxy: server != "mock"}
-	var ok, secs, proxyCPU, mockCPU, events float64
+	var ok, secs, proxyCPU, proxyUser, mockCPU, events float64
 	med := func(f func(*loadgen.Result) float64) float64 {
 		v := make([]float64, len(rs))
 		for i, r := range rs {
@@ -42,6 +43,7 @@ func aggregateRounds(rs []*loadgen.Result, server string) *aggregate {
 		if a.proxy {
 			p = r.Procs["proxy"]
 			proxyCPU += p.CPUSeconds
+			proxyUser += p.UserSeconds
 		}
 		a.PeakRSS = max(a.PeakRSS, p.PeakRSSByte)
 	}
@@ -59,6 +61,7 @@ func aggregateRounds(rs []*loadgen.Result, server string) *aggregate {
 	}
 	if events > 0 && a.proxy {
 		a.CPUPerEventUS = proxyCPU / events * 1e6
+		a.UserPerEventUS = proxyUser / events * 1e6
 	}
 	return a
 }
@@ -66,7 +69,7 @@ func aggregateRounds(rs []*loadgen.Result, server string) *aggregate {
 // renderTable prints the matrix as one Markdown table.
 func renderTable(cells []*cell, all map[string]*cell, key func(string, bool, int) string) string {
 	var b strings.Builder
-	b.WriteString("| mode | conc | target | RPS | p50 | p99 | p99.9 | errors | +p50 µs | +p99 µs | RPS / caddy | CPU s/1k req | mock CPU s/1k | peak RSS | first event p50 | gap p99 | CPU µs/event |\n")
+	b.WriteString("| mode | conc | target | RPS | p50 | p99 | p99.9 | errors | +p50 µs | +p99 µs | RPS / caddy | CPU s/1k req | mock CPU s/1k | peak RSS | first event p50 | gap p99 | CPU µs/event (user) |\n")
 	b.WriteString("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, c := range cells {
 		a := c.agg
@@ -86,7 +89,7 @@ func renderTable(cells []*cell, all map[string]*cell, key func(string, bool, int
 		if a.proxy {
 			cpu = fmt.Sprintf("%.3f", a.ProxyCPUPer1k)
 			if c.Stream {
-				perEvent = fmt.Sprintf("%.1f", a.CPUPerEventUS)
+				perEvent = fmt.Sprintf("%.1f (%.1f)", a.CPUPerEventUS, a.UserPerEventUS)
 			}
 		}
 		fe, gap := "—", "—"
