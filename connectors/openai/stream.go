@@ -35,6 +35,10 @@ type stream struct {
 	// upstreamTools maps our tool-call index (the position) to the
 	// upstream's index, which need not start at 0 or be contiguous.
 	upstreamTools []int
+
+	// chunk is reused for every chunk, so decoding one does not allocate
+	// the chunk or its choices again.
+	chunk openaiwire.Chunk
 }
 
 func (p *OpenAI) newStream(ctx context.Context, resp *http.Response) *stream {
@@ -90,8 +94,9 @@ func (s *stream) drain() {
 func (s *stream) push(ev unified.Event) { s.queue = append(s.queue, ev) }
 
 func (s *stream) decodeChunk(data []byte) error {
-	var c openaiwire.ChatCompletion
-	if err := json.Unmarshal(data, &c); err != nil {
+	s.chunk = openaiwire.Chunk{Choices: s.chunk.Choices[:0]}
+	c := &s.chunk
+	if err := json.Unmarshal(data, c); err != nil {
 		return unified.Errorf(unified.KindUpstream, "provider %s sent an unreadable stream event", s.p.name)
 	}
 	if c.Error != nil {
@@ -106,23 +111,24 @@ func (s *stream) decodeChunk(data []byte) error {
 		if ch.Index != 0 {
 			continue // only the first choice is streamed
 		}
-		if d := ch.Delta; d != nil {
-			if r := reasoning(d); r != "" {
-				s.push(unified.Event{Type: unified.EventReasoning, Text: r})
-			}
-			if d.Content != nil && *d.Content != "" {
-				s.push(unified.Event{Type: unified.EventText, Text: *d.Content})
-			}
-			for j := range d.ToolCalls {
-				s.toolCallDelta(j, &d.ToolCalls[j])
-			}
+		d := &ch.Delta
+		if r := d.Reasoning; r != "" {
+			s.push(unified.Event{Type: unified.EventReasoning, Text: r})
+		} else if r := d.ReasoningContent; r != "" {
+			s.push(unified.Event{Type: unified.EventReasoning, Text: r})
 		}
-		if ch.FinishReason != nil && *ch.FinishReason != "" && !s.finished {
-			if *ch.FinishReason == "error" {
+		if d.Content != "" {
+			s.push(unified.Event{Type: unified.EventText, Text: d.Content})
+		}
+		for j := range d.ToolCalls {
+			s.toolCallDelta(j, &d.ToolCalls[j])
+		}
+		if ch.FinishReason != "" && !s.finished {
+			if ch.FinishReason == "error" {
 				return &unified.Error{Kind: unified.KindUpstream, Message: "provider " + s.p.name + " failed while generating"}
 			}
 			s.finished = true
-			s.push(unified.Event{Type: unified.EventFinish, Finish: finishReason(ch.FinishReason, len(s.upstreamTools) > 0)})
+			s.push(unified.Event{Type: unified.EventFinish, Finish: finishReason(&ch.FinishReason, len(s.upstreamTools) > 0)})
 		}
 	}
 	if c.Usage != nil {

@@ -118,6 +118,36 @@ type ChatCompletion struct {
 	Error *ErrorBody `json:"error,omitzero"`
 }
 
+// Chunk is a chat.completion.chunk as a stream reader decodes it: values
+// instead of pointers and only the members the reader uses (the decoder
+// skips object, created, system_fingerprint, logprobs, …), so decoding a
+// chunk allocates little beyond its text. A null member reads as its zero
+// value.
+type Chunk struct {
+	ID      string        `json:"id"`
+	Model   string        `json:"model"`
+	Choices []ChunkChoice `json:"choices"`
+	Usage   *Usage        `json:"usage"`
+	// Error is set on the in-band error chunks of OpenAI and OpenRouter.
+	Error *ErrorBody `json:"error"`
+}
+
+// ChunkChoice is one element of a chunk's choices.
+type ChunkChoice struct {
+	Index        int        `json:"index"`
+	Delta        ChunkDelta `json:"delta"`
+	FinishReason string     `json:"finish_reason"`
+}
+
+// ChunkDelta is a choice's delta. Reasoning is OpenRouter's reasoning
+// text; ReasoningContent is the same for DeepSeek-style servers.
+type ChunkDelta struct {
+	Content          string     `json:"content"`
+	Reasoning        string     `json:"reasoning"`
+	ReasoningContent string     `json:"reasoning_content"`
+	ToolCalls        []ToolCall `json:"tool_calls"`
+}
+
 // Choice is one element of choices.
 type Choice struct {
 	Index        int              `json:"index"`

@@ -1,0 +1,19 @@
+module github.com/xiaojinpro/xjp-gateway/bench
+
+go 1.26.0
+
+// The harness builds the gateway from this checkout (cmd/xjp-caddy, built
+// in the parent module so both lanes run the same Caddy build); any import
+// of the gateway's packages from here must also resolve to this checkout,
+// never to a published version.
+replace github.com/xiaojinpro/xjp-gateway => ../
+
+require github.com/openai/openai-go/v3 v3.98.0
+
+require (
+	github.com/coder/websocket v1.8.15 // indirect
+	github.com/tidwall/gjson v1.20.0 // indirect
+	github.com/tidwall/match v1.1.1 // indirect
+	github.com/tidwall/pretty v1.2.1 // indirect
+	github.com/tidwall/sjson v1.2.5 // indirect
+)
