@@ -32,13 +32,7 @@ func (g *Gateway) serveAnthropicModels(w http.ResponseWriter, r *http.Request) {
 		anthropicin.Dialect{}.WriteError(w, err)
 		return
 	}
-	names := make([]string, 0, len(g.routes.Models()))
-	for _, m := range g.routes.Models() {
-		if key.AllowsModel(m.Name) {
-			names = append(names, m.Name)
-		}
-	}
-	anthropicin.WriteModels(w, names, g.created)
+	anthropicin.WriteModels(w, g.modelNames(key), g.created)
 }
 
 // serveCountTokens answers POST /v1/messages/count_tokens. The count is

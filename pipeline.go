@@ -363,11 +363,16 @@ func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
 		openaiin.Dialect{}.WriteError(w, err)
 		return
 	}
+	openaiin.WriteModels(w, g.modelNames(key), g.created)
+}
+
+// modelNames lists the public models the key may use, sorted.
+func (g *Gateway) modelNames(key *auth.Key) []string {
 	names := make([]string, 0, len(g.routes.Models()))
 	for _, m := range g.routes.Models() {
 		if key.AllowsModel(m.Name) {
 			names = append(names, m.Name)
 		}
 	}
-	openaiin.WriteModels(w, names, g.created)
+	return names
 }
