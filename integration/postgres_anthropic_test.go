@@ -74,15 +74,11 @@ func (s *sentRequests) checkCarried(t *testing.T, cred anthropicCredential, key 
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	want := key
+	want, other := key, "Authorization"
 	if cred.header == "Authorization" {
-		want = "Bearer " + key
+		want, other = "Bearer "+key, "X-Api-Key"
 	}
 	for _, h := range s.headers {
-		other := "Authorization"
-		if cred.header == "Authorization" {
-			other = "X-Api-Key"
-		}
 		if h.Get(cred.header) != want || h.Get(other) != "" {
 			t.Errorf("the SDK sent %s %q and %s %q", cred.header, h.Get(cred.header), other, h.Get(other))
 		}
@@ -247,10 +243,17 @@ func TestPostgresRateLimitAnthropic(t *testing.T) {
 	k := admin.create(postgres.KeySpec{})
 	client := pgAnthropicClient(ports.http, anthropicCredentials[0], k.Secret, new(sentRequests))
 
+	// The second request streams: its headers come before the stream.
 	for i, remaining := range []string{"1", "0"} {
 		var httpResp *http.Response
 		before := time.Now().Truncate(time.Second)
-		if _, err := client.Messages.New(t.Context(), helloMessage("echo-1"), option.WithResponseInto(&httpResp)); err != nil {
+		var err error
+		if i == 0 {
+			_, err = client.Messages.New(t.Context(), helloMessage("echo-1"), option.WithResponseInto(&httpResp))
+		} else {
+			_, _, err = streamMessage(t, client, helloMessage("echo-1"), option.WithResponseInto(&httpResp))
+		}
+		if err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 		h := httpResp.Header
