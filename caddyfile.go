@@ -2,6 +2,7 @@ package xjpgateway
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -44,7 +45,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        ...
 //	    }
 //	    limits {
-//	        max_body <size>             # default 10MiB
+//	        max_body          <size>    # default 10MiB; larger bodies get 413
+//	        max_messages      <n>|off   # default 100
+//	        max_output_tokens <n>|off   # default off (the model's own limit)
+//	        max_tools         <n>|off   # default 128
 //	    }
 //	    stream_keepalive <duration>|off # default 15s
 //	    rate_limit {                    # per API key
@@ -176,6 +180,7 @@ func (g *Gateway) parseLimits(d *caddyfile.Dispenser) error {
 		g.Limits = new(Limits)
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "max_body":
 			var s string
@@ -187,10 +192,38 @@ func (g *Gateway) parseLimits(d *caddyfile.Dispenser) error {
 				return d.Errf("bad max_body %q", s)
 			}
 			g.Limits.MaxBody = int64(size)
+		case "max_messages":
+			err = parseLimit(d, &g.Limits.MaxMessages)
+		case "max_output_tokens":
+			err = parseLimit(d, &g.Limits.MaxOutputTokens)
+		case "max_tools":
+			err = parseLimit(d, &g.Limits.MaxTools)
 		default:
 			return d.Errf("unrecognized limits option %q", d.Val())
 		}
+		if err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// parseLimit parses "<option> <n>|off" into dst: n > 0, or -1 for off.
+func parseLimit(d *caddyfile.Dispenser, dst *int) error {
+	opt := d.Val()
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	if s == "off" {
+		*dst = -1
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return d.Errf("limits %s: want a positive integer or off, got %q", opt, s)
+	}
+	*dst = n
 	return nil
 }
 

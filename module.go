@@ -112,15 +112,28 @@ type RouteConfig struct {
 	Model string `json:"model,omitempty"`
 }
 
-// Limits bound requests.
+// Limits bound requests. A request over a limit gets 400 naming the
+// field (413 for the body), before any upstream call.
 type Limits struct {
 	// MaxBody is the largest request body accepted, in bytes; larger ones
 	// get 413. Default: 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+	// MaxMessages is the most messages a request may hold (Anthropic's
+	// system prompt is not counted). Default: 100; -1 for no limit.
+	MaxMessages int `json:"max_messages,omitempty"`
+	// MaxOutputTokens is the most output tokens a request may ask for
+	// (max_tokens, max_completion_tokens). Default: no limit beyond the
+	// model's own; -1 also means no limit.
+	MaxOutputTokens int `json:"max_output_tokens,omitempty"`
+	// MaxTools is the most tools a request may declare. Default: 128
+	// (OpenAI's own limit); -1 for no limit.
+	MaxTools int `json:"max_tools,omitempty"`
 }
 
 const (
 	defaultMaxBody         = 10 << 20
+	defaultMaxMessages     = 100
+	defaultMaxTools        = 128
 	defaultStreamKeepAlive = 15 * time.Second
 )
 
@@ -177,6 +190,12 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	}
 	if g.Limits.MaxBody <= 0 {
 		g.Limits.MaxBody = defaultMaxBody
+	}
+	if g.Limits.MaxMessages == 0 {
+		g.Limits.MaxMessages = defaultMaxMessages
+	}
+	if g.Limits.MaxTools == 0 {
+		g.Limits.MaxTools = defaultMaxTools
 	}
 	if g.StreamKeepAlive == 0 {
 		g.StreamKeepAlive = caddy.Duration(defaultStreamKeepAlive)

@@ -31,6 +31,7 @@ type call struct {
 	repl    *caddy.Replacer
 
 	key   *auth.Key
+	body  []byte // the request body as the client sent it
 	req   *unified.Request
 	model *routing.Model
 
@@ -113,7 +114,7 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 	if derr != nil {
 		return unified.AsError(derr)
 	}
-	c.req = req
+	c.body, c.req = body, req
 	c.set(phModel, req.Model)
 
 	m := g.routes.Lookup(req.Model)
@@ -126,7 +127,7 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 			Message: "this API key may not use the model " + strconv.Quote(req.Model)}
 	}
 	c.model = m
-	return nil
+	return g.validate(c)
 }
 
 func (g *Gateway) authenticate(r *http.Request) (*auth.Key, *unified.Error) {
