@@ -55,6 +55,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        default_rpm <n>             # keys without their own limit; default unlimited
 //	        burst       <n>             # default: the key's requests per minute
 //	    }
+//	    idempotency [memory|redis|off] { # default: memory
+//	        header   <field>            # default Idempotency-Key
+//	        ttl      <duration>         # default 24h
+//	        max_body <size>             # largest answer kept; default 1MiB
+//	        capacity <size>             # memory store; default 64MiB
+//	        url      <url>              # redis store, e.g. {env.XJP_REDIS_URL}
+//	        prefix   <string>           # redis store; default xjp:idem:
+//	        lease    <duration>         # redis store; default 10s
+//	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -81,6 +90,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseStreamKeepAlive(d)
 		case "rate_limit":
 			err = g.parseRateLimit(d)
+		case "idempotency":
+			err = g.parseIdempotency(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}

@@ -8,6 +8,7 @@ package xjpgateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -79,6 +80,9 @@ type Gateway struct {
 	StreamKeepAlive caddy.Duration `json:"stream_keepalive,omitempty"`
 	// RateLimit limits the requests per minute of each API key.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// Idempotency replays the answer of a request retried with the same
+	// idempotency key. On by default, with the memory store.
+	Idempotency *Idempotency `json:"idempotency,omitempty"`
 
 	providers map[string]connectors.Connector
 	keys      auth.Store
@@ -91,6 +95,8 @@ type Gateway struct {
 	limiters        *ratelimit.Registry
 	releaseLimiters func() error
 	accounts        usage.Accountant
+
+	idem *idempotent // nil when idempotency keys are off
 }
 
 // ModelConfig is one public model.
@@ -182,6 +188,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return err
 	}
 
+	if err := g.provisionIdempotency(); err != nil {
+		return err
+	}
 	if err := g.buildRoutes(); err != nil {
 		return err
 	}
@@ -255,7 +264,7 @@ func (g *Gateway) Validate() error {
 
 // Cleanup releases the state shared across reloads.
 func (g *Gateway) Cleanup() error {
-	return g.releaseAccounting()
+	return errors.Join(g.releaseAccounting(), g.releaseIdempotency())
 }
 
 // ServeHTTP answers the gateway's endpoints and hands every other path to

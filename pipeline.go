@@ -67,7 +67,7 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request, d handlers.D
 		g.fail(w, c, err)
 		return
 	}
-	g.execute(w, r, c)
+	g.executeOnce(w, r, c)
 }
 
 // newCall starts the state of one request and names it.
