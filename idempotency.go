@@ -152,6 +152,8 @@ func (g *Gateway) releaseIdempotency() error {
 // request is replayed, waiting for it if it still runs. Requests without
 // a key cost one header lookup.
 func (g *Gateway) executeOnce(w http.ResponseWriter, r *http.Request, c *call) {
+	body := c.body
+	c.body = nil // nothing needs it past here: let a large body go while the answer streams
 	var key string
 	if g.idem != nil {
 		key = r.Header.Get(g.idem.header)
@@ -166,7 +168,7 @@ func (g *Gateway) executeOnce(w http.ResponseWriter, r *http.Request, c *call) {
 		return
 	}
 	claim, resp, err := g.idem.store.Begin(r.Context(), idempotency.NewKey(c.key.Tenant, key),
-		idempotency.NewFingerprint(c.dialect.Name(), c.body))
+		idempotency.NewFingerprint(c.dialect.Name(), body))
 	switch {
 	case errors.Is(err, idempotency.ErrConflict):
 		g.fail(w, c, &unified.Error{Kind: unified.KindUnprocessable, Param: g.idem.header, Code: "idempotency_key_reused",

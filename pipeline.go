@@ -31,7 +31,7 @@ type call struct {
 	repl    *caddy.Replacer
 
 	key   *auth.Key
-	body  []byte // the request body as the client sent it
+	body  []byte // the request body as the client sent it; released by executeOnce
 	req   *unified.Request
 	model *routing.Model
 

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -394,5 +395,46 @@ func TestIdempotencyKeyTooLong(t *testing.T) {
 	resp, b := chatWithKey(t, "key-a1", strings.Repeat("k", 256), idemBody)
 	if resp.StatusCode != 400 || !strings.Contains(string(b), `"param":"Idempotency-Key"`) || fake.count() != 0 {
 		t.Fatalf("got %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestIdempotentStreamIsFlushedEventByEvent: capturing a stream for
+// replay does not hold its events back: the first arrives while the
+// upstream still withholds the rest.
+func TestIdempotentStreamIsFlushedEventByEvent(t *testing.T) {
+	loadCaddyfile(t, idempotencyConfig(t, "memory"))
+	chunk := func(content string) string {
+		return `data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"` + content + `"},"finish_reason":null}]}` + "\n\n"
+	}
+	firstSeen := make(chan struct{})
+	fake.reset(t, pausedStream(firstSeen, []byte(chunk("first")), []byte(chunk("second")+
+		`data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}`+"\n\ndata: [DONE]\n\n")))
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, gatewayURL(ports.http)+"/v1/chat/completions",
+		strings.NewReader(`{"model":"gpt-test","stream":true,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer key-a1")
+	req.Header.Set("Idempotency-Key", rand.Text())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := bufio.NewReader(resp.Body)
+	var contents []string
+	for {
+		line, err := events.ReadString('\n')
+		for _, w := range []string{"first", "second"} {
+			if strings.Contains(line, `"content":"`+w+`"`) {
+				contents = append(contents, w)
+				if w == "first" {
+					close(firstSeen) // only now does the upstream send the rest
+				}
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if strings.Join(contents, ",") != "first,second" {
+		t.Errorf("contents = %v", contents)
 	}
 }

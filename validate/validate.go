@@ -171,8 +171,8 @@ func part(p *unified.Part) *Problem {
 		}
 		return nil
 	}
-	if p.MIMEType == "" || !strings.Contains(p.MIMEType, "/") {
-		return problem(unified.FieldPartMIMEType, "inline data needs a media type such as image/png")
+	if typ, sub, ok := strings.Cut(p.MIMEType, "/"); !ok || typ == "" || sub == "" {
+		return problem(unified.FieldPartMIMEType, "inline data needs a media type such as image/png, got "+strconv.Quote(p.MIMEType))
 	}
 	if family != "" && !strings.HasPrefix(p.MIMEType, family) {
 		return problem(unified.FieldPartMIMEType, "media type "+strconv.Quote(p.MIMEType)+" is not "+
