@@ -2,6 +2,7 @@ package xjpgateway
 
 import (
 	"encoding/json"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -44,12 +45,24 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        ...
 //	    }
 //	    limits {
-//	        max_body <size>             # default 10MiB
+//	        max_body          <size>    # default 10MiB; larger bodies get 413
+//	        max_messages      <n>|off   # default 100
+//	        max_output_tokens <n>|off   # default off (the model's own limit)
+//	        max_tools         <n>|off   # default 128
 //	    }
 //	    stream_keepalive <duration>|off # default 15s
 //	    rate_limit {                    # per API key
 //	        default_rpm <n>             # keys without their own limit; default unlimited
 //	        burst       <n>             # default: the key's requests per minute
+//	    }
+//	    idempotency [memory|redis|off] { # default: memory
+//	        header   <field>            # default Idempotency-Key
+//	        ttl      <duration>         # default 24h
+//	        max_body <size>             # largest answer kept; default 1MiB
+//	        capacity <size>             # memory store; default 64MiB
+//	        url      <url>              # redis store, e.g. {env.XJP_REDIS_URL}
+//	        prefix   <string>           # redis store; default xjp:idem:
+//	        lease    <duration>         # redis store; default 10s
 //	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -77,6 +90,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseStreamKeepAlive(d)
 		case "rate_limit":
 			err = g.parseRateLimit(d)
+		case "idempotency":
+			err = g.parseIdempotency(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}
@@ -176,6 +191,7 @@ func (g *Gateway) parseLimits(d *caddyfile.Dispenser) error {
 		g.Limits = new(Limits)
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
 		switch d.Val() {
 		case "max_body":
 			var s string
@@ -187,10 +203,38 @@ func (g *Gateway) parseLimits(d *caddyfile.Dispenser) error {
 				return d.Errf("bad max_body %q", s)
 			}
 			g.Limits.MaxBody = int64(size)
+		case "max_messages":
+			err = parseLimit(d, &g.Limits.MaxMessages)
+		case "max_output_tokens":
+			err = parseLimit(d, &g.Limits.MaxOutputTokens)
+		case "max_tools":
+			err = parseLimit(d, &g.Limits.MaxTools)
 		default:
 			return d.Errf("unrecognized limits option %q", d.Val())
 		}
+		if err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// parseLimit parses "<option> <n>|off" into dst: n > 0, or -1 for off.
+func parseLimit(d *caddyfile.Dispenser, dst *int) error {
+	opt := d.Val()
+	var s string
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
+	}
+	if s == "off" {
+		*dst = -1
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return d.Errf("limits %s: want a positive integer or off, got %q", opt, s)
+	}
+	*dst = n
 	return nil
 }
 

@@ -8,6 +8,7 @@ package xjpgateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -79,6 +80,9 @@ type Gateway struct {
 	StreamKeepAlive caddy.Duration `json:"stream_keepalive,omitempty"`
 	// RateLimit limits the requests per minute of each API key.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+	// Idempotency replays the answer of a request retried with the same
+	// idempotency key. On by default, with the memory store.
+	Idempotency *Idempotency `json:"idempotency,omitempty"`
 
 	providers map[string]connectors.Connector
 	keys      auth.Store
@@ -91,6 +95,8 @@ type Gateway struct {
 	limiters        *ratelimit.Registry
 	releaseLimiters func() error
 	accounts        usage.Accountant
+
+	idem *idempotent // nil when idempotency keys are off
 }
 
 // ModelConfig is one public model.
@@ -112,15 +118,28 @@ type RouteConfig struct {
 	Model string `json:"model,omitempty"`
 }
 
-// Limits bound requests.
+// Limits bound requests. A request over a limit gets 400 naming the
+// field (413 for the body), before any upstream call.
 type Limits struct {
 	// MaxBody is the largest request body accepted, in bytes; larger ones
 	// get 413. Default: 10 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+	// MaxMessages is the most messages a request may hold (Anthropic's
+	// system prompt is not counted). Default: 100; -1 for no limit.
+	MaxMessages int `json:"max_messages,omitempty"`
+	// MaxOutputTokens is the most output tokens a request may ask for
+	// (max_tokens, max_completion_tokens). Default: no limit beyond the
+	// model's own; -1 also means no limit.
+	MaxOutputTokens int `json:"max_output_tokens,omitempty"`
+	// MaxTools is the most tools a request may declare. Default: 128
+	// (OpenAI's own limit); -1 for no limit.
+	MaxTools int `json:"max_tools,omitempty"`
 }
 
 const (
 	defaultMaxBody         = 10 << 20
+	defaultMaxMessages     = 100
+	defaultMaxTools        = 128
 	defaultStreamKeepAlive = 15 * time.Second
 )
 
@@ -169,6 +188,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return err
 	}
 
+	if err := g.provisionIdempotency(); err != nil {
+		return err
+	}
 	if err := g.buildRoutes(); err != nil {
 		return err
 	}
@@ -177,6 +199,12 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	}
 	if g.Limits.MaxBody <= 0 {
 		g.Limits.MaxBody = defaultMaxBody
+	}
+	if g.Limits.MaxMessages == 0 {
+		g.Limits.MaxMessages = defaultMaxMessages
+	}
+	if g.Limits.MaxTools == 0 {
+		g.Limits.MaxTools = defaultMaxTools
 	}
 	if g.StreamKeepAlive == 0 {
 		g.StreamKeepAlive = caddy.Duration(defaultStreamKeepAlive)
@@ -236,7 +264,7 @@ func (g *Gateway) Validate() error {
 
 // Cleanup releases the state shared across reloads.
 func (g *Gateway) Cleanup() error {
-	return g.releaseAccounting()
+	return errors.Join(g.releaseAccounting(), g.releaseIdempotency())
 }
 
 // ServeHTTP answers the gateway's endpoints and hands every other path to

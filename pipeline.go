@@ -31,6 +31,7 @@ type call struct {
 	repl    *caddy.Replacer
 
 	key   *auth.Key
+	body  []byte // the request body as the client sent it; released by executeOnce
 	req   *unified.Request
 	model *routing.Model
 
@@ -66,7 +67,7 @@ func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request, d handlers.D
 		g.fail(w, c, err)
 		return
 	}
-	g.execute(w, r, c)
+	g.executeOnce(w, r, c)
 }
 
 // newCall starts the state of one request and names it.
@@ -113,7 +114,7 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 	if derr != nil {
 		return unified.AsError(derr)
 	}
-	c.req = req
+	c.body, c.req = body, req
 	c.set(phModel, req.Model)
 
 	m := g.routes.Lookup(req.Model)
@@ -126,7 +127,7 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 			Message: "this API key may not use the model " + strconv.Quote(req.Model)}
 	}
 	c.model = m
-	return nil
+	return g.validate(c)
 }
 
 func (g *Gateway) authenticate(r *http.Request) (*auth.Key, *unified.Error) {

@@ -81,6 +81,13 @@ type Request struct {
 	// AnthropicBeta is the client's anthropic-beta header (comma-separated
 	// feature flags), forwarded only to Anthropic-native upstreams.
 	AnthropicBeta string
+
+	// SentMessages and SentTools count the entries of the client's
+	// messages and tools arrays, set by the ingress dialect: decoding may
+	// split messages (Anthropic's tool results) and leave out tools only
+	// a native provider serves, and limits bound what the client sent.
+	// Zero for a request built by code.
+	SentMessages, SentTools int
 }
 
 // CheckPortable returns a 400 when the request holds something that only a
@@ -106,6 +113,10 @@ type Message struct {
 	ToolCallID string
 	// IsError marks a tool result that reports a failure.
 	IsError bool
+
+	// Origin is where the message came from in the client's request,
+	// set by the ingress dialect for error messages (see Location).
+	Origin Origin
 }
 
 // PartType is the kind of a content part.
@@ -144,6 +155,10 @@ type Part struct {
 
 	// Signature is the provider's opaque signature of a thinking part.
 	Signature string
+
+	// Origin is the 1-based position of the part in the client's content
+	// array; 0 when the content was a string or the position is unknown.
+	Origin int32
 }
 
 // Text returns a text part.
@@ -156,6 +171,10 @@ type Tool struct {
 	// Parameters is the JSON Schema of the arguments object, verbatim.
 	Parameters jsontext.Value
 	Strict     *bool
+
+	// Origin is the 1-based position of the tool in the client's tools
+	// array; 0 when unknown.
+	Origin int32
 }
 
 // ToolChoiceMode says whether and how the model must call tools.

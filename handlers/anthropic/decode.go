@@ -27,13 +27,12 @@ func (d Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 		if mr.MaxTokens == nil {
 			return nil, unified.InvalidParam("max_tokens", "Field required")
 		}
-		if *mr.MaxTokens < 1 {
-			return nil, unified.InvalidParam("max_tokens", "must be at least 1")
-		}
 	}
 	if len(mr.Messages) == 0 {
 		return nil, unified.InvalidParam("messages", "at least one message is required")
 	}
+	// Anthropic's temperature is 0..1, a narrower field than the unified
+	// 0..2 that package validate checks.
 	if t := mr.Temperature; t != nil && (*t < 0 || *t > 1) {
 		return nil, unified.InvalidParam("temperature", "must be between 0 and 1")
 	}
@@ -51,6 +50,8 @@ func (d Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 		ExtensionsDialect: Name,
 		Native:            body,
 		AnthropicBeta:     d.Beta,
+		SentMessages:      len(mr.Messages),
+		SentTools:         len(mr.Tools),
 	}
 	if mr.Metadata != nil {
 		req.User = mr.Metadata.UserID
@@ -105,7 +106,9 @@ func (dc *decoder) system(c *anthropicwire.Content) error {
 			return unified.InvalidParam("system."+strconv.Itoa(j)+".type", "system blocks must be text blocks, not %q", b.Type)
 		}
 		if b.Text != "" {
-			dc.req.Messages = append(dc.req.Messages, unified.Message{Role: unified.RoleSystem, Content: []unified.Part{unified.Text(b.Text)}})
+			dc.req.Messages = append(dc.req.Messages, unified.Message{Role: unified.RoleSystem,
+				Content: []unified.Part{{Type: unified.PartText, Text: b.Text, Origin: int32(j + 1)}},
+				Origin:  unified.Origin{Block: int32(j + 1)}})
 		}
 	}
 	return nil
@@ -127,7 +130,7 @@ func (dc *decoder) message(m *anthropicwire.Message, i int) error {
 	default:
 		return unified.InvalidParam(at+".role", "role must be user or assistant, not %q (put system prompts in the top-level system field)", m.Role)
 	}
-	out := unified.Message{Role: role}
+	out := unified.Message{Role: role, Origin: unified.Origin{Message: int32(i + 1)}}
 	if m.Content.Blocks == nil {
 		if m.Content.Text != "" {
 			out.Content = []unified.Part{unified.Text(m.Content.Text)}
@@ -162,7 +165,8 @@ func (dc *decoder) message(m *anthropicwire.Message, i int) error {
 			if b.ToolUseID == "" {
 				return unified.InvalidParam(bat+".tool_use_id", "Field required")
 			}
-			tm := unified.Message{Role: unified.RoleTool, ToolCallID: b.ToolUseID, IsError: b.IsError}
+			tm := unified.Message{Role: unified.RoleTool, ToolCallID: b.ToolUseID, IsError: b.IsError,
+				Origin: unified.Origin{Message: int32(i + 1), Block: int32(j + 1)}}
 			if c := b.Content; c != nil {
 				parts, err := dc.toolResultContent(c, bat+".content")
 				if err != nil {
@@ -177,6 +181,7 @@ func (dc *decoder) message(m *anthropicwire.Message, i int) error {
 				return err
 			}
 			if ok {
+				p.Origin = int32(j + 1)
 				out.Content = append(out.Content, p)
 			}
 		}
@@ -268,6 +273,7 @@ func (dc *decoder) toolResultContent(c *anthropicwire.Content, at string) ([]uni
 			return nil, err
 		}
 		if ok {
+			p.Origin = int32(j + 1)
 			parts = append(parts, p)
 		}
 	}
@@ -289,10 +295,7 @@ func (dc *decoder) tool(t *anthropicwire.Tool, i int) error {
 	if len(t.InputSchema) == 0 {
 		return unified.InvalidParam(at+".input_schema", "Field required")
 	}
-	if t.InputSchema.Kind() != '{' {
-		return unified.InvalidParam(at+".input_schema", "input_schema must be a JSON Schema object")
-	}
-	dc.req.Tools = append(dc.req.Tools, unified.Tool{Name: t.Name, Description: t.Description, Parameters: t.InputSchema})
+	dc.req.Tools = append(dc.req.Tools, unified.Tool{Name: t.Name, Description: t.Description, Parameters: t.InputSchema, Origin: int32(i + 1)})
 	return nil
 }
 

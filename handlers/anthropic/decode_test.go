@@ -114,6 +114,7 @@ func TestDecodeRequest(t *testing.T) {
 				t.Errorf("native %q dialect %q nativeOnly %q", got.Native, got.ExtensionsDialect, got.NativeOnly)
 			}
 			got.Native, got.ExtensionsDialect, got.Extensions = nil, "", nil
+			stripOrigins(got)
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("decoded\n%+v\nwant\n%+v", *got, tt.want)
 			}
@@ -167,7 +168,6 @@ func TestDecodeErrors(t *testing.T) {
 		{"not JSON", `{"model":`, "", "not valid JSON"},
 		{"no model", `{"max_tokens":5,"messages":[{"role":"user","content":"x"}]}`, "model", "Field required"},
 		{"no max_tokens", `{"model":"m","messages":[{"role":"user","content":"x"}]}`, "max_tokens", "Field required"},
-		{"zero max_tokens", `{"model":"m","max_tokens":0,"messages":[{"role":"user","content":"x"}]}`, "max_tokens", "at least 1"},
 		{"no messages", `{"model":"m","max_tokens":5,"messages":[]}`, "messages", "at least one"},
 		{"system role", `{"model":"m","max_tokens":5,"messages":[{"role":"system","content":"x"}]}`, "messages.0.role", "user or assistant"},
 		{"temperature above 1", `{"model":"m","max_tokens":5,"temperature":1.5,"messages":[{"role":"user","content":"x"}]}`, "temperature", "between 0 and 1"},
@@ -193,5 +193,22 @@ func TestDecodeErrors(t *testing.T) {
 				t.Fatalf("err = %+v, want param %q message ~%q", e, tt.param, tt.message)
 			}
 		})
+	}
+}
+
+// stripOrigins clears what the decoder records about the client's body
+// (origins and counts), which the validation table in package validate
+// checks through the errors they produce.
+func stripOrigins(r *unified.Request) {
+	r.SentMessages, r.SentTools = 0, 0
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		m.Origin = unified.Origin{}
+		for j := range m.Content {
+			m.Content[j].Origin = 0
+		}
+	}
+	for i := range r.Tools {
+		r.Tools[i].Origin = 0
 	}
 }

@@ -37,6 +37,8 @@ func (Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 		Stream:            cr.Stream,
 		User:              cr.User,
 		MaxTokens:         cr.MaxCompletionTokens,
+		SentMessages:      len(cr.Messages),
+		SentTools:         len(cr.Tools),
 	}
 	if req.MaxTokens == nil {
 		req.MaxTokens = cr.MaxTokens
@@ -63,7 +65,7 @@ func (Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 		}
 		req.Tools = append(req.Tools, unified.Tool{
 			Name: t.Function.Name, Description: t.Function.Description,
-			Parameters: t.Function.Parameters, Strict: t.Function.Strict,
+			Parameters: t.Function.Parameters, Strict: t.Function.Strict, Origin: int32(i + 1),
 		})
 	}
 	if len(cr.ToolChoice) > 0 && cr.ToolChoice.Kind() != 'n' {
@@ -80,7 +82,7 @@ func (Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 }
 
 func decodeMessage(m *openaiwire.Message, i int) (unified.Message, error) {
-	out := unified.Message{Name: m.Name}
+	out := unified.Message{Name: m.Name, Origin: unified.Origin{Message: int32(i + 1)}}
 	switch m.Role {
 	case "system", "developer":
 		out.Role = unified.RoleSystem
@@ -111,6 +113,7 @@ func decodeMessage(m *openaiwire.Message, i int) (unified.Message, error) {
 				err.Param = param("messages", i, "content") + "[" + strconv.Itoa(j) + "]"
 				return out, err
 			}
+			p.Origin = int32(j + 1)
 			out.Content = append(out.Content, p)
 		}
 	}

@@ -182,10 +182,28 @@ func TestDecodeRequest(t *testing.T) {
 	}
 }
 
+// stripOrigins clears what the decoder records about the client's body
+// (origins and counts), which the validation table in package validate
+// checks through the errors they produce.
+func stripOrigins(r *unified.Request) {
+	r.SentMessages, r.SentTools = 0, 0
+	for i := range r.Messages {
+		m := &r.Messages[i]
+		m.Origin = unified.Origin{}
+		for j := range m.Content {
+			m.Content[j].Origin = 0
+		}
+	}
+	for i := range r.Tools {
+		r.Tools[i].Origin = 0
+	}
+}
+
 // normalize clears what the comparison cannot see through: empty
 // Extensions (the decoder may leave a nil map) and empty slices the
 // decoder allocates with make.
 func normalize(r *unified.Request) {
+	stripOrigins(r)
 	if len(r.Extensions) == 0 {
 		r.Extensions = nil
 	}
