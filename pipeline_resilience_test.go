@@ -2,6 +2,7 @@ package xjpgateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -32,8 +33,18 @@ func (s *stallingConnector) Capabilities() connectors.Capabilities { return conn
 
 func (s *stallingConnector) Generate(ctx context.Context, _ *unified.Request) (*unified.Response, error) {
 	s.calls++
-	<-ctx.Done()
-	return nil, ctx.Err()
+	return nil, waitCut(ctx)
+}
+
+// waitCut waits for ctx to end, as a hung upstream call does, and fails
+// the wait after a while rather than hanging the test.
+func waitCut(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(10 * time.Second):
+		return errors.New("no timeout cut the call")
+	}
 }
 
 func (s *stallingConnector) Stream(ctx context.Context, _ *unified.Request) (unified.Stream, error) {
@@ -52,8 +63,7 @@ func (s *stallingStream) Next() (unified.Event, error) {
 		s.events = s.events[1:]
 		return ev, nil
 	}
-	<-s.ctx.Done()
-	return unified.Event{}, s.ctx.Err()
+	return unified.Event{}, waitCut(s.ctx)
 }
 
 func (s *stallingStream) Close() error { return nil }

@@ -14,7 +14,8 @@ import (
 )
 
 // ctxStream yields events, then blocks until its context ends and fails
-// as a connector does: with the context's error.
+// as a connector does: with the context's error. A context that never
+// ends fails the test after a while rather than hanging it.
 type ctxStream struct {
 	ctx    context.Context
 	events int
@@ -26,8 +27,12 @@ func (s *ctxStream) Next() (unified.Event, error) {
 		s.events--
 		return unified.Event{Type: unified.EventText, Text: "x"}, nil
 	}
-	<-s.ctx.Done()
-	return unified.Event{}, s.ctx.Err()
+	select {
+	case <-s.ctx.Done():
+		return unified.Event{}, s.ctx.Err()
+	case <-time.After(10 * time.Second):
+		return unified.Event{}, errors.New("no timeout cut the stream")
+	}
 }
 
 func (s *ctxStream) Close() error { s.closed = true; return nil }
