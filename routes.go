@@ -107,7 +107,7 @@ func (g *Gateway) route(model string, rc RouteConfig, timeouts *resilience.Timeo
 		p := ph.Policy()
 		r.Timeouts = p.Timeouts.Over(r.Timeouts)
 		if p.Breaker != nil {
-			b, release, err := resilience.AcquireBreaker(rc.Provider+"|"+p.Upstream+"|"+upstream, *p.Breaker)
+			b, release, err := resilience.AcquireBreaker(rc.Provider+"/"+upstream, p.Upstream, *p.Breaker)
 			if err != nil {
 				return routing.Route{}, fmt.Errorf("provider %q: %w", rc.Provider, err)
 			}

@@ -101,22 +101,26 @@ func newBreaker(name string, c BreakerConfig) *Breaker {
 // breakers holds every route's breaker across config reloads.
 var breakers = caddy.NewUsagePool()
 
-// AcquireBreaker returns the breaker of route (a name such as
-// "provider|base URL|upstream model") with settings c, shared with every
-// config loaded now that has the same route and settings, and the
-// function that releases it (call it from Cleanup; a second call does
-// nothing). A reload that keeps
-// a route's settings keeps its state; new settings start a new breaker,
-// closed.
-func AcquireBreaker(route string, c BreakerConfig) (*Breaker, func() error, error) {
+// AcquireBreaker returns the breaker of the route called name (e.g.
+// "provider/model", shown in logs) at endpoint (e.g. the provider's base
+// URL, which may hold credentials and is never logged), with settings c.
+// It is shared with every config loaded now that has the same route,
+// endpoint and settings. The second result releases it (call it from
+// Cleanup; a second call does nothing). A reload that keeps a route's
+// endpoint and settings keeps its state; new settings start a new
+// breaker, closed.
+func AcquireBreaker(name, endpoint string, c BreakerConfig) (*Breaker, func() error, error) {
 	c, err := c.resolved()
 	if err != nil {
 		return nil, nil, err
 	}
 	settings, _ := json.Marshal(c)
-	sum := sha256.Sum256(settings)
-	key := route + "|" + hex.EncodeToString(sum[:8])
-	v, _, err := breakers.LoadOrNew(key, func() (caddy.Destructor, error) { return newBreaker(route, c), nil })
+	h := sha256.New()
+	h.Write([]byte(endpoint))
+	h.Write([]byte{0})
+	h.Write(settings)
+	key := name + "|" + hex.EncodeToString(h.Sum(nil)[:8])
+	v, _, err := breakers.LoadOrNew(key, func() (caddy.Destructor, error) { return newBreaker(name, c), nil })
 	if err != nil {
 		return nil, nil, err
 	}

@@ -26,7 +26,7 @@ func call(b *Breaker, outcome error) bool {
 
 func acquire(t *testing.T, route string, c BreakerConfig) *Breaker {
 	t.Helper()
-	b, release, err := AcquireBreaker(route, c)
+	b, release, err := AcquireBreaker(route, "http://upstream", c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,16 +129,16 @@ func TestBreakerFailureRatioBelowThreshold(t *testing.T) {
 
 func TestBreakerPoolSurvivesReloads(t *testing.T) {
 	c := BreakerConfig{Failures: 1, Cooldown: caddy.Duration(time.Hour)}
-	old, releaseOld, err := AcquireBreaker("p|http://u|m", c)
+	old, releaseOld, err := AcquireBreaker("p/m", "http://u", c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	call(old, fail503)
 
 	// The new config is provisioned before the old one is cleaned up.
-	same, releaseSame, _ := AcquireBreaker("p|http://u|m", c)
-	changed, releaseChanged, _ := AcquireBreaker("p|http://u|m", BreakerConfig{Failures: 2, Cooldown: caddy.Duration(time.Hour)})
-	other, releaseOther, _ := AcquireBreaker("p|http://u|other", c)
+	same, releaseSame, _ := AcquireBreaker("p/m", "http://u", c)
+	changed, releaseChanged, _ := AcquireBreaker("p/m", "http://u", BreakerConfig{Failures: 2, Cooldown: caddy.Duration(time.Hour)})
+	other, releaseOther, _ := AcquireBreaker("p/other", "http://u", c)
 	_ = releaseOld()
 	defer releaseSame()
 	defer releaseChanged()
@@ -153,7 +153,12 @@ func TestBreakerPoolSurvivesReloads(t *testing.T) {
 	if other.Open() {
 		t.Error("another upstream model shares the breaker")
 	}
-	if _, _, err := AcquireBreaker("x", BreakerConfig{FailureRatio: 2}); err == nil {
+	elsewhere, releaseElsewhere, _ := AcquireBreaker("p/m", "http://v", c)
+	defer releaseElsewhere()
+	if elsewhere.Open() {
+		t.Error("another endpoint shares the breaker")
+	}
+	if _, _, err := AcquireBreaker("x", "", BreakerConfig{FailureRatio: 2}); err == nil {
 		t.Error("a failure ratio of 2 was accepted")
 	}
 }

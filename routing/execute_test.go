@@ -169,7 +169,7 @@ func TestExecuteStopsWhenTheClientLeaves(t *testing.T) {
 
 func breaker(t *testing.T, failures int, cooldown time.Duration) *resilience.Breaker {
 	t.Helper()
-	b, release, err := resilience.AcquireBreaker(t.Name()+fmt.Sprint(failures, cooldown),
+	b, release, err := resilience.AcquireBreaker(t.Name()+fmt.Sprint(failures, cooldown), "",
 		resilience.BreakerConfig{Failures: failures, Cooldown: caddy.Duration(cooldown)})
 	if err != nil {
 		t.Fatal(err)
