@@ -112,16 +112,18 @@ func (g *Guard) event() {
 	idle := g.limits.StreamIdle
 	if !g.begun.Load() {
 		g.begun.Store(true)
-		switch {
-		case g.wait == nil && idle > 0:
-			g.wait = time.AfterFunc(idle, g.waitExpired)
+		if idle <= 0 {
+			if g.wait != nil {
+				g.wait.Stop()
+			}
 			return
-		case g.wait != nil && idle <= 0:
-			g.wait.Stop()
+		}
+		if g.wait == nil {
+			g.wait = time.AfterFunc(idle, g.waitExpired)
 			return
 		}
 	}
-	if g.wait != nil {
+	if idle > 0 {
 		g.wait.Reset(idle)
 	}
 }

@@ -58,13 +58,32 @@ func TestGuardFirstByte(t *testing.T) {
 }
 
 func TestGuardStreamIdle(t *testing.T) {
-	g := NewGuard(context.Background(), "silent", Limits{FirstByte: time.Hour, StreamIdle: time.Millisecond}, true)
-	defer g.Stop()
-	n, err := drain(g.Stream(&ctxStream{ctx: g.Context(), events: 3}))
-	var e *unified.Error
-	if n != 3 || !errors.As(err, &e) || e.Kind != unified.KindTimeout || e.Retryable ||
-		e.Message != "provider silent sent nothing for 1ms" {
-		t.Fatalf("events %d, err %#v", n, err)
+	for _, firstByte := range []time.Duration{time.Hour, 0} {
+		g := NewGuard(context.Background(), "silent", Limits{FirstByte: firstByte, StreamIdle: time.Millisecond}, true)
+		n, err := drain(g.Stream(&ctxStream{ctx: g.Context(), events: 3}))
+		g.Stop()
+		var e *unified.Error
+		if n != 3 || !errors.As(err, &e) || e.Kind != unified.KindTimeout || e.Retryable ||
+			e.Message != "provider silent sent nothing for 1ms" {
+			t.Errorf("first byte %v: events %d, err %#v", firstByte, n, err)
+		}
+	}
+}
+
+// TestGuardWithoutIdleTimeout: with stream_idle off, a stream may pause as
+// long as it likes once it began (the total timeout ends it here).
+func TestGuardWithoutIdleTimeout(t *testing.T) {
+	for _, limits := range []Limits{
+		{FirstByte: time.Hour, Total: 50 * time.Millisecond},
+		{Total: 50 * time.Millisecond},
+	} {
+		g := NewGuard(context.Background(), "p", limits, true)
+		n, err := drain(g.Stream(&ctxStream{ctx: g.Context(), events: 3}))
+		g.Stop()
+		var e *unified.Error
+		if n != 3 || !errors.As(err, &e) || !strings.Contains(e.Message, "did not finish within") {
+			t.Errorf("%+v: %d events, err %v", limits, n, err)
+		}
 	}
 }
 
