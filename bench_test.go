@@ -21,7 +21,7 @@ func benchGateway(b *testing.B) *Gateway {
 	b.Cleanup(cancel)
 	g := &Gateway{
 		Providers: map[string]json.RawMessage{"echo": json.RawMessage(`{"type":"echo"}`)},
-		Models:    map[string]*ModelConfig{"echo-1": {Primary: &RouteConfig{Provider: "echo"}}},
+		Models:    map[string]*ModelConfig{"echo-1": {Primary: RouteList{{Provider: "echo"}}}},
 		Auth:      json.RawMessage(`{"store":"static","keys":[{"key":"xjp-bench-key","tenant":"bench"}]}`),
 	}
 	if err := g.Provision(ctx); err != nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/xiaojinpro/xjp-gateway/resilience"
 )
 
 func init() {
@@ -32,11 +34,33 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        base_url <url>
 //	        api_key  <secret>           # {env.X} or {file./path}; resolved at provision
 //	        header   <field> <value>
+//	        timeouts {
+//	            dial        <duration>  # default 10s
+//	            first_byte  <duration>|off  # default 5m
+//	            stream_idle <duration>|off  # default 5m
+//	            total       <duration>|off  # default off
+//	        }
+//	        breaker {                   # default: none
+//	            failures      <n>       # in a row; default 5 (off when failure_ratio is set)
+//	            failure_ratio <0..1>
+//	            min_requests  <n>       # default 10
+//	            window        <duration>  # default 60s
+//	            cooldown      <duration>  # default 30s
+//	            half_open     <n>       # default 1
+//	        }
 //	        ...                         # options of the provider type
 //	    }
 //	    model <public-name> [<alias>...] {
-//	        primary  <provider> [<upstream-model>]
+//	        primary  <provider> [<upstream-model>] [weight <n>]  # repeatable: load balanced
 //	        fallback <provider> [<upstream-model>]   # repeatable, tried in order
+//	        retry { ... }               # overrides the gateway's, field by field
+//	        timeouts { first_byte; stream_idle; total }  # override the providers'
+//	    }
+//	    retry {
+//	        attempts     <n>            # calls per route; default 1
+//	        backoff      <initial> [<max>]  # default 250ms 5s, full jitter
+//	        try_duration <duration>     # retry budget; default 30s
+//	        on           <condition...> # default connect timeout 429 500 502 503 504 529
 //	    }
 //	    keys {                          # the static key store
 //	        key <secret> tenant <id> [name <label>] [models <glob>...]
@@ -92,6 +116,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseRateLimit(d)
 		case "idempotency":
 			err = g.parseIdempotency(d)
+		case "retry":
+			err = g.parseRetry(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}
@@ -137,27 +163,43 @@ func (g *Gateway) parseModel(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		switch kw := d.Val(); kw {
 		case "primary", "fallback":
-			args := d.RemainingArgs()
-			if len(args) < 1 || len(args) > 2 {
-				return d.ArgErr()
-			}
-			rc := RouteConfig{Provider: args[0]}
-			if len(args) == 2 {
-				rc.Model = args[1]
+			rc, err := parseRoute(d, kw == "primary")
+			if err != nil {
+				return err
 			}
 			if kw == "fallback" {
 				m.Fallbacks = append(m.Fallbacks, rc)
 				continue
 			}
-			if m.Primary != nil {
-				return d.Errf("model %q: primary already specified", name)
+			for _, p := range m.Primary {
+				if p.Provider == rc.Provider && p.Model == rc.Model {
+					return d.Errf("model %q: primary %s %s is listed twice", name, rc.Provider, rc.Model)
+				}
 			}
-			m.Primary = &rc
+			m.Primary = append(m.Primary, rc)
+		case "retry":
+			if m.Retry != nil {
+				return d.Errf("model %q: retry already specified", name)
+			}
+			r, err := resilience.ParseRetry(d)
+			if err != nil {
+				return err
+			}
+			m.Retry = r
+		case "timeouts":
+			if m.Timeouts != nil {
+				return d.Errf("model %q: timeouts already specified", name)
+			}
+			t, err := resilience.ParseTimeouts(d, false)
+			if err != nil {
+				return err
+			}
+			m.Timeouts = t
 		default:
 			return d.Errf("unrecognized model option %q", kw)
 		}
 	}
-	if m.Primary == nil {
+	if len(m.Primary) == 0 {
 		return d.Errf("model %q: a primary route is required", name)
 	}
 	if _, dup := g.Models[name]; dup {
@@ -167,6 +209,44 @@ func (g *Gateway) parseModel(d *caddyfile.Dispenser) error {
 		g.Models = make(map[string]*ModelConfig)
 	}
 	g.Models[name] = m
+	return nil
+}
+
+// parseRoute parses the arguments of a route line:
+//
+//	primary  <provider> [<upstream-model>] [weight <n>]
+//	fallback <provider> [<upstream-model>]
+func parseRoute(d *caddyfile.Dispenser, primary bool) (RouteConfig, error) {
+	args := d.RemainingArgs()
+	var rc RouteConfig
+	if n := len(args); primary && n >= 3 && args[n-2] == "weight" {
+		w, err := strconv.Atoi(args[n-1])
+		if err != nil || w < 1 {
+			return rc, d.Errf("bad weight %q: want a positive integer", args[n-1])
+		}
+		rc.Weight = w
+		args = args[:n-2]
+	}
+	if len(args) < 1 || len(args) > 2 {
+		return rc, d.ArgErr()
+	}
+	rc.Provider = args[0]
+	if len(args) == 2 {
+		rc.Model = args[1]
+	}
+	return rc, nil
+}
+
+// parseRetry parses the gateway's retry block.
+func (g *Gateway) parseRetry(d *caddyfile.Dispenser) error {
+	if g.Retry != nil {
+		return d.Err("retry already specified")
+	}
+	r, err := resilience.ParseRetry(d)
+	if err != nil {
+		return err
+	}
+	g.Retry = r
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	anthropicin "github.com/xiaojinpro/xjp-gateway/handlers/anthropic"
 	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
+	"github.com/xiaojinpro/xjp-gateway/resilience"
 	"github.com/xiaojinpro/xjp-gateway/routing"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 	"github.com/xiaojinpro/xjp-gateway/usage"
@@ -49,6 +50,8 @@ func init() { caddy.RegisterModule(Gateway{}) }
 // `{http.xjp_gateway.key_id}` | Id of the API key (never the key itself)
 // `{http.xjp_gateway.provider}` | Provider that served the request
 // `{http.xjp_gateway.upstream_model}` | Model name sent to the provider
+// `{http.xjp_gateway.attempts}` | Upstream calls made for the request, retries and fallbacks included
+// `{http.xjp_gateway.fallback}` | true when a route other than the first planned one served (or last failed)
 // `{http.xjp_gateway.input_tokens}` | Prompt tokens, as the provider counted them
 // `{http.xjp_gateway.output_tokens}` | Completion tokens, as the provider counted them
 //
@@ -84,6 +87,11 @@ type Gateway struct {
 	// idempotency key. On by default, with the memory store.
 	Idempotency *Idempotency `json:"idempotency,omitempty"`
 
+	// Retry says when a failed call is repeated on the same route before
+	// the model's next route is tried; a model's own retry overrides it
+	// field by field. Default: each route is called once.
+	Retry *resilience.Retry `json:"retry,omitempty"`
+
 	providers map[string]connectors.Connector
 	keys      auth.Store
 	routes    *routing.Table
@@ -97,17 +105,29 @@ type Gateway struct {
 	accounts        usage.Accountant
 
 	idem *idempotent // nil when idempotency keys are off
+	// releaseBreakers give back the routes' circuit breakers, which
+	// outlive this config.
+	releaseBreakers []func() error
 }
 
 // ModelConfig is one public model.
 type ModelConfig struct {
 	// Aliases are further names clients may use for this model.
 	Aliases []string `json:"aliases,omitempty"`
-	// Primary is the route that serves the model.
-	Primary *RouteConfig `json:"primary,omitempty"`
-	// Fallbacks are tried in order when the primary route fails before
+	// Primary is the route that serves the model, or several routes that
+	// share its traffic by weight (an object for one route, an array for
+	// several). Each request tries the primary the load balancer picks,
+	// then the others in order, then the fallbacks.
+	Primary RouteList `json:"primary,omitempty"`
+	// Fallbacks are tried in order when the primary routes fail before
 	// the answer has started.
 	Fallbacks []RouteConfig `json:"fallbacks,omitempty"`
+	// Retry overrides the gateway's retry settings for this model's
+	// routes, field by field.
+	Retry *resilience.Retry `json:"retry,omitempty"`
+	// Timeouts override the providers' first_byte, stream_idle and total
+	// timeouts for this model's routes, field by field.
+	Timeouts *resilience.Timeouts `json:"timeouts,omitempty"`
 }
 
 // RouteConfig names a provider and the model to ask it for.
@@ -116,6 +136,9 @@ type RouteConfig struct {
 	Provider string `json:"provider"`
 	// Model is the upstream model name. Default: the public model name.
 	Model string `json:"model,omitempty"`
+	// Weight is a primary route's share of the model's traffic, relative
+	// to the other primaries' weights. Default: 1.
+	Weight int `json:"weight,omitempty"`
 }
 
 // Limits bound requests. A request over a limit gets 400 naming the
@@ -212,48 +235,6 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-func (g *Gateway) buildRoutes() error {
-	route := func(model string, rc RouteConfig) (routing.Route, error) {
-		conn, ok := g.providers[rc.Provider]
-		if !ok {
-			return routing.Route{}, fmt.Errorf("model %q: unknown provider %q", model, rc.Provider)
-		}
-		upstream := rc.Model
-		if upstream == "" {
-			upstream = model
-		}
-		return routing.Route{Provider: rc.Provider, Connector: conn, Model: upstream}, nil
-	}
-	models := make([]*routing.Model, 0, len(g.Models))
-	aliases := make(map[string][]string, len(g.Models))
-	for name, mc := range g.Models {
-		if mc == nil || mc.Primary == nil {
-			return fmt.Errorf("model %q: a primary route is required", name)
-		}
-		m := &routing.Model{Name: name}
-		r, err := route(name, *mc.Primary)
-		if err != nil {
-			return err
-		}
-		m.Primary = []routing.Route{r}
-		for _, fc := range mc.Fallbacks {
-			r, err := route(name, fc)
-			if err != nil {
-				return err
-			}
-			m.Fallbacks = append(m.Fallbacks, r)
-		}
-		models = append(models, m)
-		aliases[name] = mc.Aliases
-	}
-	table, err := routing.NewTable(models, aliases)
-	if err != nil {
-		return err
-	}
-	g.routes = table
-	return nil
-}
-
 // Validate reports configuration mistakes found after provisioning.
 func (g *Gateway) Validate() error {
 	if len(g.routes.Models()) == 0 {
@@ -264,7 +245,7 @@ func (g *Gateway) Validate() error {
 
 // Cleanup releases the state shared across reloads.
 func (g *Gateway) Cleanup() error {
-	return errors.Join(g.releaseAccounting(), g.releaseIdempotency())
+	return errors.Join(g.releaseAccounting(), g.releaseIdempotency(), g.releaseRoutes())
 }
 
 // ServeHTTP answers the gateway's endpoints and hands every other path to

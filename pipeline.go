@@ -17,6 +17,7 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/handlers"
 	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
+	"github.com/xiaojinpro/xjp-gateway/resilience"
 	"github.com/xiaojinpro/xjp-gateway/routing"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
@@ -35,8 +36,10 @@ type call struct {
 	req   *unified.Request
 	model *routing.Model
 
-	route    routing.Route // the route that served, or the last one tried
-	attempts int
+	route     routing.Route // the route that served, or the last one tried
+	attempts  int           // upstream calls made
+	fallback  bool          // route is not the first the plan named
+	published bool          // the route's placeholders are set
 	// upstreamWait is the time spent waiting on providers (calls and
 	// stream reads); the rest of the request's time is the gateway's own.
 	upstreamWait time.Duration
@@ -190,58 +193,53 @@ func readAll(r io.Reader, b []byte) ([]byte, error) {
 	}
 }
 
-// execute tries the model's routes in order until one answers. A failure
-// may move on to the next route only while nothing has been written to the
-// client.
+// execute serves the request from the model's routes (routing.Execute:
+// load balancing, retries, breakers, fallbacks). An attempt may fail over
+// only while nothing has been written to the client.
 func (g *Gateway) execute(w http.ResponseWriter, r *http.Request, c *call) {
-	var last *unified.Error
-	for _, route := range c.model.Plan() {
-		c.route = route
-		c.attempts++
-		up := *c.req
-		up.Model = route.Model
-		if up.ExtensionsDialect != route.Connector.Capabilities().Dialect {
-			up.Extensions = nil
-		}
-		var (
-			committed bool
-			err       error
-		)
-		if c.req.Stream {
-			committed, err = g.stream(w, r, c, &up)
-		} else {
-			err = g.generate(w, r, c, &up)
-			committed = err == nil
-		}
-		if committed {
-			return
-		}
-		last = unified.AsError(err)
-		g.logAttemptFailure(c, last)
-		if r.Context().Err() != nil || !shouldFallback(last) {
-			break
-		}
+	err := c.model.Execute(r.Context(), func(ctx context.Context, a routing.Attempt) (bool, error) {
+		return g.attempt(ctx, w, c, a)
+	})
+	if err != nil {
+		c.publishRoute()
+		g.fail(w, c, err)
 	}
-	g.fail(w, c, last)
+}
+
+// attempt calls one route once, under the route's timeouts.
+func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, c *call, a routing.Attempt) (committed bool, err error) {
+	c.route, c.fallback = *a.Route, a.Fallback
+	c.attempts++
+	up := *c.req
+	up.Model = c.route.Model
+	if up.ExtensionsDialect != c.route.Connector.Capabilities().Dialect {
+		up.Extensions = nil
+	}
+	guard := resilience.NewGuard(ctx, c.route.Provider, c.route.Timeouts, c.req.Stream)
+	defer guard.Stop()
+	if c.req.Stream {
+		committed, err = g.stream(w, c, guard, &up)
+	} else {
+		err = g.generate(w, c, guard, &up)
+		committed = err == nil
+	}
+	if err != nil && !committed {
+		g.logAttemptFailure(c, unified.AsError(err))
+	}
+	return committed, err
 }
 
 // shouldFallback says whether another route might succeed where this one
 // failed: yes for provider-side failures, no for problems with the
 // request itself.
-func shouldFallback(e *unified.Error) bool {
-	switch e.Kind {
-	case unified.KindInvalidRequest, unified.KindRequestTooLarge, unified.KindInternal:
-		return false
-	}
-	return true
-}
+func shouldFallback(e *unified.Error) bool { return resilience.MayFallBack(e) }
 
-func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, c *call, up *unified.Request) error {
+func (g *Gateway) generate(w http.ResponseWriter, c *call, guard *resilience.Guard, up *unified.Request) error {
 	t0 := time.Now()
-	resp, err := c.route.Connector.Generate(r.Context(), up)
+	resp, err := c.route.Connector.Generate(guard.Context(), up)
 	c.upstreamWait += time.Since(t0)
 	if err != nil {
-		return err
+		return guard.Err(err)
 	}
 	c.usage = resp.Usage
 	g.setRouteHeaders(w, c)
@@ -251,16 +249,18 @@ func (g *Gateway) generate(w http.ResponseWriter, r *http.Request, c *call, up *
 
 // stream relays a streamed answer. It waits for the first event before
 // committing the response, so that a route failing before its first token
-// can still be replaced by the next one.
-func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *unified.Request) (committed bool, err error) {
+// can still be replaced by the next one. Once committed, a failure ends
+// the stream with the dialect's error event and is returned for the
+// route's breaker.
+func (g *Gateway) stream(w http.ResponseWriter, c *call, guard *resilience.Guard, up *unified.Request) (committed bool, err error) {
 	t0 := time.Now()
-	st, err := c.route.Connector.Stream(r.Context(), up)
+	st, err := c.route.Connector.Stream(guard.Context(), up)
 	if err != nil {
 		c.upstreamWait += time.Since(t0)
-		return false, err
+		return false, guard.Err(err)
 	}
 	defer st.Close()
-	st = meter(c, st)
+	st = meter(c, guard.Stream(st))
 	ev, err := st.Next()
 	c.upstreamWait += time.Since(t0)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -288,13 +288,14 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, c *call, up *un
 	c.err = unified.AsError(err)
 	g.logAttemptFailure(c, c.err)
 	_ = sw.Fail(c.err)
-	return true, nil
+	return true, c.err
 }
 
 // setRouteHeaders says which route serves the answer and how long the
 // gateway and the provider took until now (for streams: until the first
 // event), in a Server-Timing header browsers and tools display.
 func (g *Gateway) setRouteHeaders(w http.ResponseWriter, c *call) {
+	c.publishRoute() // now, for header directives that read them as the response starts
 	h := w.Header()
 	h.Set("X-Xjp-Provider", c.route.Provider)
 	h.Set("X-Xjp-Upstream-Model", c.route.Model)
@@ -329,13 +330,49 @@ func (g *Gateway) logAttemptFailure(c *call, e *unified.Error) {
 
 // record publishes what happened as placeholders.
 func (g *Gateway) record(c *call) {
+	c.publishRoute()
+	c.set(phInputTokens, strconv.Itoa(c.usage.InputTokens))
+	c.set(phOutputTokens, strconv.Itoa(c.usage.OutputTokens))
+	g.account(c)
+}
+
+// publishRoute sets the placeholders that say which route served, once:
+// when the answer starts, when the request fails, or at the latest when it
+// is recorded.
+func (c *call) publishRoute() {
+	if c.published || c.repl == nil {
+		return
+	}
+	c.published = true
 	if c.route.Provider != "" {
 		c.set(phProvider, c.route.Provider)
 		c.set(phUpstreamModel, c.route.Model)
 	}
-	c.set(phInputTokens, strconv.Itoa(c.usage.InputTokens))
-	c.set(phOutputTokens, strconv.Itoa(c.usage.OutputTokens))
-	g.account(c)
+	if c.attempts < len(boxedCounts) {
+		c.repl.Set(phAttempts, boxedCounts[c.attempts])
+	} else {
+		c.set(phAttempts, strconv.Itoa(c.attempts))
+	}
+	c.repl.Set(phFallback, boxedBools[b2i(c.fallback)])
+}
+
+// Placeholder values boxed once, so that publishing them costs no
+// allocation.
+var (
+	boxedBools  = [2]any{"false", "true"}
+	boxedCounts = func() (b [10]any) {
+		for i := range b {
+			b[i] = strconv.Itoa(i)
+		}
+		return b
+	}()
+)
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Placeholder names, documented on Gateway.
@@ -349,6 +386,8 @@ const (
 	phUpstreamModel = "http.xjp_gateway.upstream_model"
 	phInputTokens   = "http.xjp_gateway.input_tokens"
 	phOutputTokens  = "http.xjp_gateway.output_tokens"
+	phAttempts      = "http.xjp_gateway.attempts"
+	phFallback      = "http.xjp_gateway.fallback"
 )
 
 func (c *call) set(placeholder, value string) {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/xiaojinpro/xjp-gateway/resilience"
 )
 
 // Common holds the options every HTTP provider accepts. Connectors embed
@@ -29,7 +31,17 @@ type Common struct {
 	Headers map[string]string `json:"headers,omitempty"`
 
 	// DialTimeout bounds connecting to the provider. Default: 10s.
+	// Timeouts.Dial, when set, takes precedence.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// Timeouts bound each call to the provider: dial, first byte, stream
+	// idle and total (see resilience.Timeouts). A model may override all
+	// but dial for its routes.
+	Timeouts *resilience.Timeouts `json:"timeouts,omitempty"`
+
+	// Breaker is the circuit breaker of each of the provider's routes (one
+	// per upstream model). Default: none.
+	Breaker *resilience.BreakerConfig `json:"breaker,omitempty"`
 
 	// MaxIdleConns is how many idle connections to the provider are kept
 	// for reuse. Default: 512.
@@ -48,6 +60,8 @@ type Common struct {
 //	header         <field> <value>
 //	dial_timeout   <duration>
 //	max_idle_conns <n>
+//	timeouts       { dial; first_byte; stream_idle; total }
+//	breaker        { failures; failure_ratio; min_requests; window; cooldown; half_open }
 func (c *Common) UnmarshalOption(d *caddyfile.Dispenser) (bool, error) {
 	switch d.Val() {
 	case "base_url":
@@ -87,6 +101,24 @@ func (c *Common) UnmarshalOption(d *caddyfile.Dispenser) (bool, error) {
 			return true, d.Errf("bad max_idle_conns %q", s)
 		}
 		c.MaxIdleConns = n
+	case "timeouts":
+		if c.Timeouts != nil {
+			return true, d.Err("timeouts already specified")
+		}
+		t, err := resilience.ParseTimeouts(d, true)
+		if err != nil {
+			return true, err
+		}
+		c.Timeouts = t
+	case "breaker":
+		if c.Breaker != nil {
+			return true, d.Err("breaker already specified")
+		}
+		b, err := resilience.ParseBreaker(d)
+		if err != nil {
+			return true, err
+		}
+		c.Breaker = b
 	default:
 		return false, nil
 	}
@@ -112,7 +144,11 @@ func (c *Common) Setup(defaultBaseURL string) error {
 	for k, v := range c.Headers {
 		c.headers.Set(k, repl.ReplaceAll(v, ""))
 	}
-	c.client = NewHTTPClient(time.Duration(c.DialTimeout), c.MaxIdleConns)
+	dial := time.Duration(c.DialTimeout)
+	if t := c.Timeouts.DialTimeout(); t > 0 {
+		dial = t
+	}
+	c.client = NewHTTPClient(dial, c.MaxIdleConns)
 	return nil
 }
 

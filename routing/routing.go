@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/xiaojinpro/xjp-gateway/connectors"
+	"github.com/xiaojinpro/xjp-gateway/resilience"
 )
 
 // Route is one way to serve a model: a provider and the model name it knows.
@@ -15,22 +17,77 @@ type Route struct {
 	Provider  string // the provider's configured name
 	Connector connectors.Connector
 	Model     string // upstream model name
-	Weight    int
+	// Weight is the route's share of a model's traffic among its primary
+	// routes; 0 counts as 1.
+	Weight int
+	// Timeouts bound each call of the route.
+	Timeouts resilience.Limits
+	// Breaker is the route's circuit breaker; nil for none.
+	Breaker *resilience.Breaker
 }
 
 // Model is a public model and its routes.
 type Model struct {
-	Name      string
-	Primary   []Route
+	Name string
+	// Primary routes share the model's traffic by weight; each request
+	// tries the one picked first, then the other primaries, in order.
+	Primary []Route
+	// Fallbacks are tried, in order, after the primaries.
 	Fallbacks []Route
+	// Retry says when a failed call is repeated on the same route. The
+	// zero value calls each route once.
+	Retry resilience.RetryPolicy
+
+	mu      sync.Mutex
+	current []int // smooth weighted round-robin state, one per primary
 }
 
-// Plan returns the routes to try for one request, in order: a primary
-// route first, then the fallbacks.
+// Plan returns the routes to try for one request, in order: the primary
+// the load balancer picks, the other primaries, then the fallbacks.
 func (m *Model) Plan() []Route {
-	plan := make([]Route, 0, 1+len(m.Fallbacks))
-	plan = append(plan, m.Primary[0])
+	plan := make([]Route, 0, len(m.Primary)+len(m.Fallbacks))
+	first := m.pick()
+	plan = append(plan, m.Primary[first])
+	for i, r := range m.Primary {
+		if i != first {
+			plan = append(plan, r)
+		}
+	}
 	return append(plan, m.Fallbacks...)
+}
+
+// pick chooses a primary route by smooth weighted round-robin (nginx's
+// algorithm): over any run of requests each route's share is its weight's
+// share, and the picks are spread out rather than bunched. Routes whose
+// breaker is open are passed over; when all are, the first is returned
+// (its breaker will skip it).
+func (m *Model) pick() int {
+	if len(m.Primary) == 1 {
+		return 0
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.current) != len(m.Primary) {
+		m.current = make([]int, len(m.Primary))
+	}
+	best, total := -1, 0
+	for i := range m.Primary {
+		r := &m.Primary[i]
+		if r.Breaker.Open() {
+			continue
+		}
+		w := max(r.Weight, 1)
+		total += w
+		m.current[i] += w
+		if best < 0 || m.current[i] > m.current[best] {
+			best = i
+		}
+	}
+	if best < 0 {
+		return 0
+	}
+	m.current[best] -= total
+	return best
 }
 
 // Table resolves public names and aliases.

@@ -22,9 +22,36 @@ type keyCache struct {
 	mu  sync.RWMutex
 	pos map[digest]cachedKey
 	neg map[digest]time.Time // until when the secret is known to be unknown
-	// gen changes on every eviction; a lookup that started before an
-	// eviction does not cache its (possibly stale) answer.
-	gen uint64
+	// gen counts evictions, and recent remembers the last ones: a lookup
+	// that started before an eviction of its own digest (or a clear) does
+	// not cache its possibly stale answer. Evictions of other keys, such
+	// as announcements from other gateways' changes, do not stop it.
+	gen    uint64
+	recent [64]eviction // recent[g%64] is the eviction that made gen g
+}
+
+type eviction struct {
+	d   digest
+	all bool // a clear
+}
+
+// evictedSinceLocked reports whether d was evicted after generation gen;
+// when the record of evictions does not reach back that far, it assumes so.
+func (c *keyCache) evictedSinceLocked(d digest, gen uint64) bool {
+	if c.gen-gen >= uint64(len(c.recent)) {
+		return true
+	}
+	for g := gen + 1; g <= c.gen; g++ {
+		if e := c.recent[g%uint64(len(c.recent))]; e.all || e.d == d {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *keyCache) noteEvictionLocked(e eviction) {
+	c.gen++
+	c.recent[c.gen%uint64(len(c.recent))] = e
 }
 
 type cachedKey struct {
@@ -74,29 +101,29 @@ func (c *keyCache) generation() uint64 {
 	return c.gen
 }
 
-// putFound caches a key, unless an eviction happened since gen.
+// putFound caches a key, unless it was evicted since gen.
 func (c *keyCache) putFound(d digest, k *auth.Key, expires time.Time, gen uint64, now time.Time) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.evictedSinceLocked(d, gen) {
 		return
 	}
 	delete(c.neg, d)
 	c.pos[d] = cachedKey{key: k, until: now.Add(c.ttl), expires: expires}
 }
 
-// putUnknown caches that d is no valid key, unless an eviction happened
-// since gen.
+// putUnknown caches that d is no valid key, unless it was evicted since
+// gen.
 func (c *keyCache) putUnknown(d digest, gen uint64, now time.Time) {
 	if c.negativeTTL <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.evictedSinceLocked(d, gen) {
 		return
 	}
 	delete(c.pos, d)
@@ -124,7 +151,7 @@ func (c *keyCache) evictHex(payload string) {
 	defer c.mu.Unlock()
 	delete(c.pos, d)
 	delete(c.neg, d)
-	c.gen++
+	c.noteEvictionLocked(eviction{d: d})
 }
 
 // clear drops everything: changes may have gone unheard.
@@ -133,7 +160,7 @@ func (c *keyCache) clear() {
 	defer c.mu.Unlock()
 	c.pos = make(map[digest]cachedKey)
 	c.neg = make(map[digest]time.Time)
-	c.gen++
+	c.noteEvictionLocked(eviction{all: true})
 }
 
 // sweep drops expired entries.
