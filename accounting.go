@@ -1,7 +1,6 @@
 package xjpgateway
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -157,26 +156,7 @@ func (g *Gateway) account(c *call) {
 	if !c.accounted {
 		return
 	}
-	u := c.usage
-	if c.produced > 0 {
-		// A stream that ended without a usage report (it broke, or the
-		// client left) is charged for what it produced.
-		if u.OutputTokens == 0 {
-			u.OutputTokens = (c.produced + 3) / 4 // unified.EstimateTokens of the text
-		}
-		if u.InputTokens == 0 && c.req != nil {
-			u.InputTokens = c.req.EstimateInputTokens()
-		}
-	}
-	status := http.StatusOK
-	switch {
-	case c.err != nil && c.err.Kind == unified.KindTimeout && c.ctx != nil && errors.Is(c.ctx.Err(), context.Canceled):
-		status = statusClientClosed // the upstream call was cancelled because the client left
-	case c.err != nil:
-		status = c.err.Status()
-	case c.req != nil && c.req.Stream && !c.upstreamEnded:
-		status = statusClientClosed // the stream stopped because its client left
-	}
+	u, status := c.billedUsage(), c.status()
 	rec := &usage.Record{
 		Time:             c.start,
 		RequestID:        c.id,

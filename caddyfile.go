@@ -88,6 +88,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        prefix   <string>           # redis store; default xjp:idem:
 //	        lease    <duration>         # redis store; default 10s
 //	    }
+//	    metrics {
+//	        tenant_label on|off         # default on
+//	    }
+//	    tracing {                       # spans need Caddy's tracing directive
+//	        propagate                   # send traceparent to providers; default off
+//	    }
 //	}
 func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // the directive name
@@ -118,6 +124,10 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseIdempotency(d)
 		case "retry":
 			err = g.parseRetry(d)
+		case "metrics":
+			err = g.parseMetrics(d)
+		case "tracing":
+			err = g.parseTracing(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}

@@ -92,6 +92,12 @@ type Gateway struct {
 	// field by field. Default: each route is called once.
 	Retry *resilience.Retry `json:"retry,omitempty"`
 
+	// Metrics tunes the xjp_* Prometheus series.
+	Metrics *Metrics `json:"metrics,omitempty"`
+	// Tracing tunes the gateway's OpenTelemetry spans, made when Caddy's
+	// tracing handler runs before the gateway.
+	Tracing *Tracing `json:"tracing,omitempty"`
+
 	providers map[string]connectors.Connector
 	keys      auth.Store
 	routes    *routing.Table
@@ -179,6 +185,9 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
 	g.created = time.Now().Unix()
+	if err := g.provisionObservability(ctx); err != nil {
+		return err
+	}
 
 	g.providers = make(map[string]connectors.Connector, len(g.Providers))
 	if g.Providers != nil {

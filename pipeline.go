@@ -16,6 +16,7 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/auth"
 	"github.com/xiaojinpro/xjp-gateway/handlers"
 	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
+	"github.com/xiaojinpro/xjp-gateway/metrics"
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
 	"github.com/xiaojinpro/xjp-gateway/resilience"
 	"github.com/xiaojinpro/xjp-gateway/routing"
@@ -56,6 +57,8 @@ type call struct {
 	ttft          time.Duration
 	produced      int
 	upstreamEnded bool
+
+	obs observation // metrics, trace and access log (observe.go)
 }
 
 func (c *call) meta() *handlers.Meta {
@@ -65,6 +68,7 @@ func (c *call) meta() *handlers.Meta {
 // serveChat runs the pipeline for one chat request in dialect d.
 func (g *Gateway) serveChat(w http.ResponseWriter, r *http.Request, d handlers.Dialect) {
 	c := newCall(w, r, d)
+	r = g.observeStart(r, c)
 	defer g.record(c)
 	if err := g.admitWithHeaders(w, r, c); err != nil {
 		g.fail(w, c, err)
@@ -89,6 +93,9 @@ func newCall(w http.ResponseWriter, r *http.Request, d handlers.Dialect) *call {
 func (g *Gateway) admitWithHeaders(w http.ResponseWriter, r *http.Request, c *call) *unified.Error {
 	err := g.admit(r, c)
 	g.setLimitHeaders(w, c, err)
+	if err != nil {
+		c.observeRejection(err)
+	}
 	return err
 }
 
@@ -210,6 +217,8 @@ func (g *Gateway) execute(w http.ResponseWriter, r *http.Request, c *call) {
 func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, c *call, a routing.Attempt) (committed bool, err error) {
 	c.route, c.fallback = *a.Route, a.Fallback
 	c.attempts++
+	ctx, endSpan := g.startAttemptSpan(ctx, c, a)
+	defer func() { endSpan(err); c.observeAttempt(a.Try, a.Fallback, err) }()
 	up := *c.req
 	up.Model = c.route.Model
 	if up.ExtensionsDialect != c.route.Connector.Capabilities().Dialect {
@@ -242,6 +251,7 @@ func (g *Gateway) generate(w http.ResponseWriter, c *call, guard *resilience.Gua
 		return guard.Err(err)
 	}
 	c.usage = resp.Usage
+	c.noteResponse(resp.Model, resp.Finish)
 	g.setRouteHeaders(w, c)
 	c.dialect.WriteResponse(w, resp, c.meta())
 	return nil
@@ -270,10 +280,13 @@ func (g *Gateway) stream(w http.ResponseWriter, c *call, guard *resilience.Guard
 	g.setRouteHeaders(w, c)
 	sw, stopKeepAlive := handlers.KeepAlive(c.dialect.NewStream(w, c.meta()), time.Duration(g.StreamKeepAlive))
 	defer stopKeepAlive()
+	metrics.StreamStarted()
+	defer metrics.StreamEnded()
 	for err == nil {
 		if ev.Type == unified.EventStart || ev.Type == unified.EventUsage {
 			c.usage.Merge(ev.Usage)
 		}
+		c.noteEvent(&ev)
 		if werr := sw.Event(ev); werr != nil {
 			return true, nil // the client is gone; closing the stream cancels the upstream call
 		}
@@ -334,6 +347,7 @@ func (g *Gateway) record(c *call) {
 	c.set(phInputTokens, strconv.Itoa(c.usage.InputTokens))
 	c.set(phOutputTokens, strconv.Itoa(c.usage.OutputTokens))
 	g.account(c)
+	g.observeEnd(c)
 }
 
 // publishRoute sets the placeholders that say which route served, once:

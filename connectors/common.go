@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/xiaojinpro/xjp-gateway/resilience"
+	"github.com/xiaojinpro/xjp-gateway/tracing"
 )
 
 // Common holds the options every HTTP provider accepts. Connectors embed
@@ -199,7 +200,9 @@ func NewHTTPClient(dialTimeout time.Duration, maxIdle int) *http.Client {
 	}
 	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Client{
-		Transport: &http.Transport{
+		// tracing.Transport adds the W3C trace context when the gateway's
+		// tracing propagate option asks for it.
+		Transport: tracing.Transport(&http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           dialer.DialContext,
 			ForceAttemptHTTP2:     true,
@@ -209,7 +212,7 @@ func NewHTTPClient(dialTimeout time.Duration, maxIdle int) *http.Client {
 			TLSHandshakeTimeout:   dialTimeout,
 			ExpectContinueTimeout: time.Second,
 			DisableCompression:    true,
-		},
+		}),
 		// Redirects would resend the API key to wherever they point.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

@@ -131,3 +131,14 @@ func AcquireBreaker(name, endpoint string, c BreakerConfig) (*Breaker, func() er
 		return err
 	}, nil
 }
+
+// EachBreaker calls f with the name ("provider/model") and state of every
+// breaker in use, for metrics read at scrape time. A route may briefly
+// have two breakers (a reload that changed its settings): f sees both.
+func EachBreaker(f func(name string, b *Breaker)) {
+	breakers.Range(func(_, v any) bool {
+		b := v.(*Breaker)
+		f(b.cb.Name(), b)
+		return true
+	})
+}

@@ -101,6 +101,7 @@ type Ledger struct {
 func NewLedger(pool *pgxpool.Pool, cfg Config) *Ledger {
 	l := newLedger(pool, cfg)
 	go l.run()
+	live.Store(l, struct{}{}) // for xjp_usage_log_queue_depth
 	return l
 }
 
@@ -247,6 +248,7 @@ func (l *Ledger) Close() {
 	}
 	l.mu.Unlock()
 	<-l.done
+	live.Delete(l)
 }
 
 // run is the writer goroutine.

@@ -3,6 +3,7 @@ package usage
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,16 +16,35 @@ var droppedRows = prometheus.NewCounter(prometheus.CounterOpts{
 	Help: "Usage-log rows dropped: queue full, database refusing them, or still unwritten when the gateway stopped.",
 })
 
+// live holds the ledgers started and not yet closed (keys *Ledger).
+var live sync.Map
+
+// queueDepth reports, when scraped, the rows waiting in every live
+// ledger's queue.
+var queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+	Name: "xjp_usage_log_queue_depth",
+	Help: "Usage-log rows waiting to be written to the database.",
+}, func() float64 {
+	n := 0
+	live.Range(func(k, _ any) bool {
+		n += k.(*Ledger).QueueLen()
+		return true
+	})
+	return float64(n)
+})
+
 // RegisterMetrics registers the ledger's metrics into reg (Caddy's
 // registry of the configuration being provisioned).
 func RegisterMetrics(reg prometheus.Registerer) error {
 	if reg == nil {
 		return nil
 	}
-	if err := reg.Register(droppedRows); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return fmt.Errorf("registering usage metrics: %w", err)
+	for _, c := range []prometheus.Collector{droppedRows, queueDepth} {
+		if err := reg.Register(c); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if !errors.As(err, &are) {
+				return fmt.Errorf("registering usage metrics: %w", err)
+			}
 		}
 	}
 	return nil
