@@ -15,7 +15,6 @@ import (
 
 	"github.com/xiaojinpro/xjp-gateway/auth"
 	"github.com/xiaojinpro/xjp-gateway/handlers"
-	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
 	"github.com/xiaojinpro/xjp-gateway/resilience"
 	"github.com/xiaojinpro/xjp-gateway/routing"
@@ -333,25 +332,4 @@ func (g *Gateway) record(c *call) {
 	c.publishRoute()
 	c.recorded = true
 	g.account(c)
-}
-
-// serveModels answers GET /v1/models with the models the key may use.
-func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
-	key, err := g.authenticate(r)
-	if err != nil {
-		openaiin.Dialect{}.WriteError(w, err)
-		return
-	}
-	openaiin.WriteModels(w, g.modelNames(key), g.created)
-}
-
-// modelNames lists the public models the key may use, sorted.
-func (g *Gateway) modelNames(key *auth.Key) []string {
-	names := make([]string, 0, len(g.routes.Models()))
-	for _, m := range g.routes.Models() {
-		if key.AllowsModel(m.Name) {
-			names = append(names, m.Name)
-		}
-	}
-	return names
 }
