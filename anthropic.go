@@ -25,7 +25,6 @@ func anthropicDialect(r *http.Request, countTokens bool) anthropicin.Dialect {
 // SDK, which always sends anthropic-version.
 func isAnthropicClient(r *http.Request) bool { return r.Header.Get("Anthropic-Version") != "" }
 
-
 // serveCountTokens answers POST /v1/messages/count_tokens. The count is
 // exact when a route of the model leads to a provider that counts (an
 // Anthropic-native one); otherwise it is the gateway's estimate, and the
