@@ -55,6 +55,15 @@ func init() { caddy.RegisterModule(Gateway{}) }
 // `{http.xjp_gateway.fallback}` | true when a route other than the first planned one served (or last failed)
 // `{http.xjp_gateway.input_tokens}` | Prompt tokens, as the provider counted them
 // `{http.xjp_gateway.output_tokens}` | Completion tokens, as the provider counted them
+// `{http.xjp_gateway.cached_tokens}` | Prompt tokens read from the provider's prompt cache
+// `{http.xjp_gateway.ttft_ms}` | Streams: milliseconds from arrival to the first token
+// `{http.xjp_gateway.upstream_ms}` | Milliseconds spent waiting on providers (calls and stream reads)
+// `{http.xjp_gateway.gateway_ms}` | Milliseconds of the gateway's own work: the request's time minus upstream_ms
+//
+// Tokens and timings are known once the answer is complete, after its
+// headers have gone: use them in log_append (the access log is written
+// last). The Server-Timing response header carries the gateway's and the
+// upstream's time until the answer started.
 //
 // The key id also fills Caddy's {http.auth.user.id}, so access logs show
 // it as user_id.

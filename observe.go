@@ -2,6 +2,7 @@ package xjpgateway
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -26,8 +27,9 @@ type Metrics struct {
 // observation is what the metrics, the trace and the access log learn
 // of a request beyond what the rest of the pipeline keeps.
 type observation struct {
-	started       bool // counted in flight; record must end it
-	noTenant      bool // the tenant label is off
+	started       bool          // counted in flight; record must end it
+	duration      time.Duration // arrival to record, once recorded
+	noTenant      bool          // the tenant label is off
 	responseModel string
 	finish        unified.FinishReason
 	trace         requestTrace
@@ -74,6 +76,7 @@ func (g *Gateway) observeEnd(c *call) {
 		CachedTokens:     u.CachedInput,
 	}
 	m.Overhead = m.Duration - c.upstreamWait
+	c.obs.duration = m.Duration
 	if c.model != nil {
 		m.Model = c.model.Name
 	}
@@ -167,4 +170,30 @@ func (f *accessLogFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	enc.AddFloat64("upstream_duration", c.upstreamWait.Seconds())
 	return nil
+}
+
+// timingPlaceholder serves the placeholders of cache use and timings,
+// known once the request is recorded.
+func (c *call) timingPlaceholder(name string) (any, bool) {
+	if !c.recorded {
+		return nil, false
+	}
+	ms := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+	}
+	switch name {
+	case phCachedTokens:
+		return strconv.Itoa(c.usage.CachedInput), true
+	case phTTFT:
+		if c.ttft > 0 {
+			return ms(c.ttft), true
+		}
+	case phUpstreamMs:
+		return ms(c.upstreamWait), true
+	case phGatewayMs:
+		if c.obs.duration > 0 {
+			return ms(c.obs.duration - c.upstreamWait), true
+		}
+	}
+	return nil, false
 }

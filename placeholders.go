@@ -19,6 +19,11 @@ const (
 	phOutputTokens  = "output_tokens"
 	phAttempts      = "attempts"
 	phFallback      = "fallback"
+	// Timings and cache use (observe.go).
+	phCachedTokens = "cached_tokens"
+	phTTFT         = "ttft_ms"
+	phUpstreamMs   = "upstream_ms"
+	phGatewayMs    = "gateway_ms"
 )
 
 // placeholder serves {http.xjp_gateway.*} from the call's state when a
@@ -72,6 +77,8 @@ func (c *call) placeholder(key string) (any, bool) {
 		if c.recorded {
 			return strconv.Itoa(c.usage.OutputTokens), true
 		}
+	case phCachedTokens, phTTFT, phUpstreamMs, phGatewayMs:
+		return c.timingPlaceholder(name)
 	}
 	return nil, false
 }

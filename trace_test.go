@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -16,6 +17,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/xiaojinpro/xjp-gateway/unified"
 )
 
 const traceUpstreamKey = "sk-trace-upstream-secret"
@@ -202,5 +205,22 @@ func TestTraceOff(t *testing.T) {
 	}
 	if up.traceparents["good"] != "" {
 		t.Errorf("traceparent %q sent with propagation off", up.traceparents["good"])
+	}
+}
+
+// TestTimingPlaceholders: cache use and timings are unknown until the
+// request is recorded, then known.
+func TestTimingPlaceholders(t *testing.T) {
+	c := &call{usage: unified.Usage{InputTokens: 9, CachedInput: 4}, ttft: 1500 * time.Microsecond, upstreamWait: 2 * time.Millisecond}
+	for _, name := range []string{phCachedTokens, phTTFT, phUpstreamMs, phGatewayMs} {
+		if v, ok := c.placeholder(phPrefix + name); ok {
+			t.Errorf("%s = %v before the request was recorded", name, v)
+		}
+	}
+	c.recorded, c.obs.duration = true, 5*time.Millisecond
+	for name, want := range map[string]string{phCachedTokens: "4", phTTFT: "1.500", phUpstreamMs: "2.000", phGatewayMs: "3.000"} {
+		if v, ok := c.placeholder(phPrefix + name); !ok || v != want {
+			t.Errorf("%s = %v (%v), want %s", name, v, ok, want)
+		}
 	}
 }
