@@ -88,6 +88,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	        prefix   <string>           # redis store; default xjp:idem:
 //	        lease    <duration>         # redis store; default 10s
 //	    }
+//	    health_path <path>              # readiness probe, e.g. /healthz; default none
 //	    metrics {
 //	        tenant_label on|off         # default on
 //	    }
@@ -128,6 +129,8 @@ func (g *Gateway) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = g.parseMetrics(d)
 		case "tracing":
 			err = g.parseTracing(d)
+		case "health_path":
+			err = g.parseHealthPath(d)
 		default:
 			return d.Errf("unrecognized xjp_gateway option %q", d.Val())
 		}

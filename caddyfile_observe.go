@@ -1,6 +1,10 @@
 package xjpgateway
 
-import "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+import (
+	"strings"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
 
 // parseMetrics parses
 //
@@ -61,5 +65,23 @@ func (g *Gateway) parseTracing(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized tracing option %q", opt)
 		}
 	}
+	return nil
+}
+
+// parseHealthPath parses
+//
+//	health_path <path>
+func (g *Gateway) parseHealthPath(d *caddyfile.Dispenser) error {
+	if g.HealthPath != "" {
+		return d.Err("health_path is already specified")
+	}
+	var p string
+	if !d.AllArgs(&p) {
+		return d.ArgErr()
+	}
+	if !strings.HasPrefix(p, "/") {
+		return d.Errf("health_path: want a path starting with /, got %q", p)
+	}
+	g.HealthPath = p
 	return nil
 }

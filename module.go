@@ -102,6 +102,12 @@ type Gateway struct {
 	// field by field. Default: each route is called once.
 	Retry *resilience.Retry `json:"retry,omitempty"`
 
+	// HealthPath, when set, is a path (e.g. /healthz) where the gateway
+	// answers readiness probes: GET gives 200 when it can serve and 503
+	// when its key store's database is not usable (checked at most once a
+	// second, with a one-second timeout). Default: no readiness endpoint.
+	HealthPath string `json:"health_path,omitempty"`
+
 	// Metrics tunes the xjp_* Prometheus series.
 	Metrics *Metrics `json:"metrics,omitempty"`
 	// Tracing tunes the gateway's OpenTelemetry spans, made when Caddy's
@@ -270,6 +276,10 @@ func (g *Gateway) Cleanup() error {
 // ServeHTTP answers the gateway's endpoints and hands every other path to
 // the next handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if g.HealthPath != "" && r.URL.Path == g.HealthPath {
+		g.serveHealth(w, r)
+		return nil
+	}
 	switch r.URL.Path {
 	case "/v1/chat/completions":
 		if r.Method != http.MethodPost {

@@ -71,6 +71,7 @@ type Store struct {
 	db      *database
 	poolKey string
 	logger  *zap.Logger
+	ready   *readiness // the last readiness probe (ready.go); set by Provision
 }
 
 // UsageConfig tunes the usage ledger.
@@ -108,6 +109,7 @@ func (Store) CaddyModule() caddy.ModuleInfo {
 // It does not connect: the pool connects on first use.
 func (s *Store) Provision(ctx caddy.Context) error {
 	s.logger = ctx.Logger()
+	s.ready = new(readiness)
 	set, err := s.settings()
 	if err != nil {
 		return err
