@@ -16,9 +16,9 @@ const readyTimeout = time.Second
 
 // readiness caches the last answer of a readiness probe.
 type readiness struct {
-	mu   sync.Mutex
-	at   time.Time
-	err  error
+	mu  sync.Mutex
+	at  time.Time
+	err error
 }
 
 // Ready says whether the store can authenticate keys it has not cached:
