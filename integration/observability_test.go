@@ -43,6 +43,7 @@ func observabilityConfig(accessLog string) string {
 	handle /metrics {
 		metrics
 	}
+	log_append ttft_ms {http.xjp_gateway.ttft_ms}
 	xjp_gateway {
 		provider bad openrouter {
 			base_url %[3]s/obsbad/api/v1
@@ -284,10 +285,10 @@ func TestObservability(t *testing.T) {
 
 	// Access log: the gateway's fields, under "xjp".
 	entries := waitForAccessLog(t, accessLog, 6)
-	var streamed map[string]any
+	var streamed, streamedEntry map[string]any
 	for _, e := range entries {
 		if xjp, _ := e["xjp"].(map[string]any); xjp != nil && xjp["stream"] == true {
-			streamed = xjp
+			streamed, streamedEntry = xjp, e
 		}
 	}
 	if streamed == nil {
@@ -304,6 +305,9 @@ func TestObservability(t *testing.T) {
 	}
 	if id, _ := streamed["request_id"].(string); id == "" {
 		t.Error("no request id in the access log")
+	}
+	if ms, ok := streamedEntry["ttft_ms"].(string); !ok || ms == "" || ms == "0.000" {
+		t.Errorf("log_append ttft_ms = %v", streamedEntry["ttft_ms"])
 	}
 
 	// Reload: the counters keep their values and nothing is registered twice.
