@@ -361,3 +361,50 @@ func waitForAccessLog(t *testing.T, path string, n int) []map[string]any {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestTracePropagation: with Caddy's tracing directive and the gateway's
+// propagate option, the provider's call carries the client's trace (the
+// trace id the client sent) under a span of the gateway's own.
+func TestTracePropagation(t *testing.T) {
+	t.Setenv("OTEL_TRACES_EXPORTER", "none") // spans are made, not sent anywhere
+	loadCaddyfile(t, fmt.Sprintf(`
+:%[1]d {
+	tracing
+	xjp_gateway {
+		provider up openrouter {
+			base_url %[2]s/obsup/api/v1
+			api_key %[3]s
+		}
+		model m-traced {
+			primary up openai/gpt-4o
+		}
+		keys {
+			key %[4]s tenant obs-acme
+		}
+		tracing {
+			propagate
+		}
+	}
+}
+`, ports.http, fake.srv.URL, obsUpstreamKey, obsClientKey))
+	fake.reset(t, obsUpstream())
+
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	body := `{"model":"m-traced","messages":[{"role":"user","content":"hi"}]}`
+	req, _ := http.NewRequest(http.MethodPost, gatewayURL(ports.http)+"/v1/chat/completions", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+obsClientKey)
+	req.Header.Set("Traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	got := fake.only(t).Header.Get("Traceparent")
+	parts := strings.Split(got, "-")
+	if len(parts) != 4 || parts[1] != traceID || parts[2] == "00f067aa0ba902b7" || parts[3] != "01" {
+		t.Errorf("upstream traceparent %q, want the client's trace %s under a span of the gateway's", got, traceID)
+	}
+}
