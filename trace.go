@@ -80,6 +80,10 @@ func (c *call) endRequestSpan(status int, u unified.Usage) {
 		return
 	}
 	c.obs.trace.span = nil
+	if !span.IsRecording() { // not sampled: nobody reads the attributes
+		span.End()
+		return
+	}
 	attrs := make([]attribute.KeyValue, 0, 16)
 	attrs = append(attrs, attrStatus.Int(status), attrAttempts.Int(c.attempts), attrFallback.Bool(c.fallback))
 	if c.key != nil {

@@ -224,3 +224,24 @@ func TestTimingPlaceholders(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceNotSampled: under a span its sampler dropped, the gateway's
+// spans are dropped too, and the upstream still learns the trace (with the
+// sampled flag off).
+func TestTraceNotSampled(t *testing.T) {
+	up := &traceUpstream{traceparents: map[string]string{}}
+	srv := httptest.NewServer(up)
+	defer srv.Close()
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec), sdktrace.WithSampler(sdktrace.NeverSample()))
+	ctx, caddySpan := tp.Tracer("caddy").Start(context.Background(), "handler")
+	serveTraced(t, traceGateway(t, srv.URL, true), ctx, true)
+	caddySpan.End()
+	if n := len(rec.Ended()); n != 0 {
+		t.Errorf("%d spans recorded", n)
+	}
+	got := up.traceparents["good"]
+	if !strings.HasPrefix(got, "00-"+caddySpan.SpanContext().TraceID().String()+"-") || !strings.HasSuffix(got, "-00") {
+		t.Errorf("traceparent %q", got)
+	}
+}
