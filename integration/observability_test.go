@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/xiaojinpro/xjp-gateway/internal/pgtest"
 )
 
 // Secrets of the observability tests: none may appear in any log line.
@@ -406,5 +408,53 @@ func TestTracePropagation(t *testing.T) {
 	parts := strings.Split(got, "-")
 	if len(parts) != 4 || parts[1] != traceID || parts[2] == "00f067aa0ba902b7" || parts[3] != "01" {
 		t.Errorf("upstream traceparent %q, want the client's trace %s under a span of the gateway's", got, traceID)
+	}
+}
+
+// TestReadinessFollowsTheDatabase: the readiness probe says 503 while the
+// key store's database is down and 200 again once it is back; the usage
+// log's queue depth is among the metrics.
+func TestReadinessFollowsTheDatabase(t *testing.T) {
+	dsn := pgtest.Migrated(t)
+	proxy := pgtest.NewProxy(t, pgtest.Host(t, dsn))
+	loadSites(t, pgSite{port: ports.http, dsn: pgtest.WithHost(t, dsn, proxy.Addr()), extra: "health_path /healthz"})
+
+	probe := func() (int, string) {
+		resp, err := http.Get(gatewayURL(ports.http) + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// awaitProbe probes until the answer has status want: answers are
+	// cached for a second.
+	awaitProbe := func(want int, body string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second) // a hang guard only
+		for {
+			status, got := probe()
+			if status == want {
+				if got != body {
+					t.Errorf("probe %d: body %q, want %q", status, got, body)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("probe still %d %q, want %d", status, got, want)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	ok := `{"status":"ok","checks":{"key_store":"ok"}}` + "\n"
+	awaitProbe(200, ok)
+	proxy.Stop()
+	awaitProbe(503, `{"status":"unavailable","checks":{"key_store":"unavailable"}}`+"\n")
+	proxy.Start()
+	awaitProbe(200, ok)
+
+	if m := scrape(t, fmt.Sprintf("http://localhost:%d/metrics", ports.admin)); !strings.Contains(m, "\nxjp_usage_log_queue_depth ") {
+		t.Error("xjp_usage_log_queue_depth is not in the metrics")
 	}
 }
