@@ -197,3 +197,16 @@ func (c *call) timingPlaceholder(name string) (any, bool) {
 	}
 	return nil, false
 }
+
+// setServerTiming says how long the gateway and the providers took until
+// now (the answer's start), in a Server-Timing header browsers and tools
+// display.
+func setServerTiming(h http.Header, c *call) {
+	total := time.Since(c.start)
+	b := make([]byte, 0, 64)
+	b = append(b, "gateway;dur="...)
+	b = strconv.AppendFloat(b, float64(total-c.upstreamWait)/float64(time.Millisecond), 'f', 3, 64)
+	b = append(b, ", upstream;dur="...)
+	b = strconv.AppendFloat(b, float64(c.upstreamWait)/float64(time.Millisecond), 'f', 3, 64)
+	h.Set("Server-Timing", string(b))
+}

@@ -310,18 +310,13 @@ func (g *Gateway) setRouteHeaders(w http.ResponseWriter, c *call) {
 	h := w.Header()
 	h.Set("X-Xjp-Provider", c.route.Provider)
 	h.Set("X-Xjp-Upstream-Model", c.route.Model)
-	total := time.Since(c.start)
-	b := make([]byte, 0, 64)
-	b = append(b, "gateway;dur="...)
-	b = strconv.AppendFloat(b, float64(total-c.upstreamWait)/float64(time.Millisecond), 'f', 3, 64)
-	b = append(b, ", upstream;dur="...)
-	b = strconv.AppendFloat(b, float64(c.upstreamWait)/float64(time.Millisecond), 'f', 3, 64)
-	h.Set("Server-Timing", string(b))
+	setServerTiming(h, c)
 }
 
 // fail answers with an error in the caller's dialect.
 func (g *Gateway) fail(w http.ResponseWriter, c *call, err *unified.Error) {
 	c.err = err
+	setServerTiming(w.Header(), c)
 	c.dialect.WriteError(w, err)
 }
 

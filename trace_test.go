@@ -245,3 +245,19 @@ func TestTraceNotSampled(t *testing.T) {
 		t.Errorf("traceparent %q", got)
 	}
 }
+
+// TestServerTimingOnFailures: a refused request also says how long the
+// gateway took.
+func TestServerTimingOnFailures(t *testing.T) {
+	g := traceGateway(t, "http://127.0.0.1:9", false)
+	r := httptest.NewRequest(http.MethodPost, "/v1/chat/completions", strings.NewReader(`{}`))
+	r.Header.Set("Authorization", "Bearer sk-not-a-key")
+	caddyhttp.NewTestReplacer(r)
+	w := httptest.NewRecorder()
+	if err := g.ServeHTTP(w, r, nextNotCalled); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.Header().Get("Server-Timing"); w.Code != 401 || !strings.HasPrefix(st, "gateway;dur=") || !strings.HasSuffix(st, ", upstream;dur=0.000") {
+		t.Errorf("%d, Server-Timing %q", w.Code, st)
+	}
+}
