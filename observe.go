@@ -29,7 +29,6 @@ type Metrics struct {
 type observation struct {
 	started       bool          // counted in flight; record must end it
 	duration      time.Duration // arrival to record, once recorded
-	noTenant      bool          // the tenant label is off
 	responseModel string
 	finish        unified.FinishReason
 	trace         requestTrace
@@ -49,7 +48,6 @@ func (g *Gateway) provisionObservability(ctx caddy.Context) error {
 // r with the span in its context when tracing is on.
 func (g *Gateway) observeStart(r *http.Request, c *call) *http.Request {
 	c.obs.started = true
-	c.obs.noTenant = g.Metrics != nil && g.Metrics.NoTenantLabel
 	metrics.RequestStarted()
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Add(zap.Object("xjp", (*accessLogFields)(c))) // marshalled when the access log is written: at the end
@@ -67,7 +65,7 @@ func (g *Gateway) observeEnd(c *call) {
 	u, status := c.billedUsage(), c.status()
 	m := metrics.Request{
 		Provider:         c.route.Provider,
-		Tenant:           c.tenantLabel(),
+		Tenant:           g.tenantLabel(c),
 		Status:           status,
 		Duration:         time.Since(c.start),
 		TTFT:             c.ttft,
@@ -89,8 +87,8 @@ func (g *Gateway) observeEnd(c *call) {
 
 // tenantLabel is the tenant label of the request's series: empty when
 // the tenant label is off or the caller is unknown.
-func (c *call) tenantLabel() string {
-	if c.obs.noTenant || c.key == nil {
+func (g *Gateway) tenantLabel(c *call) string {
+	if (g.Metrics != nil && g.Metrics.NoTenantLabel) || c.key == nil {
 		return ""
 	}
 	return c.key.Tenant
@@ -107,12 +105,12 @@ func (c *call) observeAttempt(try int, fallback bool, err error) {
 
 // observeRejection counts a request refused by its key's rate limit or
 // quota.
-func (c *call) observeRejection(e *unified.Error) {
+func (g *Gateway) observeRejection(c *call, e *unified.Error) {
 	switch e.Kind {
 	case unified.KindRateLimit:
-		metrics.RateLimited(c.tenantLabel())
+		metrics.RateLimited(g.tenantLabel(c))
 	case unified.KindQuota:
-		metrics.QuotaRejected(c.tenantLabel())
+		metrics.QuotaRejected(g.tenantLabel(c))
 	}
 }
 

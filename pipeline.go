@@ -95,7 +95,7 @@ func (g *Gateway) admitWithHeaders(w http.ResponseWriter, r *http.Request, c *ca
 	err := g.admit(r, c)
 	g.setLimitHeaders(w, c, err)
 	if err != nil {
-		c.observeRejection(err)
+		g.observeRejection(c, err)
 	}
 	return err
 }

@@ -30,7 +30,8 @@ const (
 // observabilityConfig is a gateway whose model m-obs first tries a
 // provider that fails (its breaker opens at once) and falls back to one
 // that answers with known usage; m-retry fails once and succeeds on
-// retry. A second site rate-limits its keys to one request a minute.
+// retry. A second site rate-limits its keys to one request a minute and
+// has the tenant label off.
 // Access logs go to accessLog, every other log at debug level to allLog.
 func observabilityConfig(accessLog string) string {
 	return fmt.Sprintf(`
@@ -98,6 +99,9 @@ func observabilityConfig(accessLog string) string {
 		}
 		rate_limit {
 			default_rpm 1
+		}
+		metrics {
+			tenant_label off
 		}
 	}
 }
@@ -245,24 +249,24 @@ func TestObservability(t *testing.T) {
 	}
 
 	want := map[string]string{
-		`xjp_requests_total{model="m-obs",provider="up",status="200",tenant="obs-acme"}`:          "2",
-		`xjp_requests_total{model="m-retry",provider="flaky",status="200",tenant="obs-acme"}`:     "1",
-		`xjp_requests_total{model="",provider="",status="429",tenant="obs-limited"}`:              "1", // refused before its body was read
-		`xjp_requests_total{model="m-limited",provider="echo",status="200",tenant="obs-limited"}`: "1",
-		`xjp_request_duration_seconds_count{model="m-obs",provider="up"}`:                         "2",
-		`xjp_time_to_first_token_seconds_count{model="m-obs",provider="up"}`:                      "1",
-		`xjp_tokens_total{model="m-obs",tenant="obs-acme",type="prompt"}`:                         "16",
-		`xjp_tokens_total{model="m-obs",tenant="obs-acme",type="completion"}`:                     "11",
-		`xjp_tokens_total{model="m-obs",tenant="obs-acme",type="cached"}`:                         "3",
-		`xjp_upstream_attempts_total{model="m-obs",outcome="error",provider="bad"}`:               "1",
-		`xjp_upstream_attempts_total{model="m-obs",outcome="ok",provider="up"}`:                   "2",
-		`xjp_upstream_attempts_total{model="m-retry",outcome="error",provider="flaky"}`:           "1",
-		`xjp_upstream_attempts_total{model="m-retry",outcome="ok",provider="flaky"}`:              "1",
-		`xjp_upstream_retries_total{model="m-retry",provider="flaky"}`:                            "1",
-		`xjp_fallbacks_total{model="m-obs",provider="up"}`:                                        "2",
-		`xjp_rate_limited_total{tenant="obs-limited"}`:                                            "1",
-		`xjp_circuit_breaker_state{model="openai/x",provider="bad"}`:                              "2",
-		`xjp_circuit_breaker_state{model="openai/gpt-4o",provider="up"}`:                          "",
+		`xjp_requests_total{model="m-obs",provider="up",status="200",tenant="obs-acme"}`:      "2",
+		`xjp_requests_total{model="m-retry",provider="flaky",status="200",tenant="obs-acme"}`: "1",
+		`xjp_requests_total{model="",provider="",status="429",tenant=""}`:                     "1", // refused before its body was read
+		`xjp_requests_total{model="m-limited",provider="echo",status="200",tenant=""}`:        "1",
+		`xjp_request_duration_seconds_count{model="m-obs",provider="up"}`:                     "2",
+		`xjp_time_to_first_token_seconds_count{model="m-obs",provider="up"}`:                  "1",
+		`xjp_tokens_total{model="m-obs",tenant="obs-acme",type="prompt"}`:                     "16",
+		`xjp_tokens_total{model="m-obs",tenant="obs-acme",type="completion"}`:                 "11",
+		`xjp_tokens_total{model="m-obs",tenant="obs-acme",type="cached"}`:                     "3",
+		`xjp_upstream_attempts_total{model="m-obs",outcome="error",provider="bad"}`:           "1",
+		`xjp_upstream_attempts_total{model="m-obs",outcome="ok",provider="up"}`:               "2",
+		`xjp_upstream_attempts_total{model="m-retry",outcome="error",provider="flaky"}`:       "1",
+		`xjp_upstream_attempts_total{model="m-retry",outcome="ok",provider="flaky"}`:          "1",
+		`xjp_upstream_retries_total{model="m-retry",provider="flaky"}`:                        "1",
+		`xjp_fallbacks_total{model="m-obs",provider="up"}`:                                    "2",
+		`xjp_rate_limited_total{tenant=""}`:                                                   "1",
+		`xjp_circuit_breaker_state{model="openai/x",provider="bad"}`:                          "2",
+		`xjp_circuit_breaker_state{model="openai/gpt-4o",provider="up"}`:                      "",
 		`xjp_requests_in_flight`:             "0",
 		`xjp_streams_in_flight`:              "0",
 		`xjp_gateway_overhead_seconds_count`: "*",
@@ -277,6 +281,9 @@ func TestObservability(t *testing.T) {
 			case v == "*" && !ok, v != "" && v != "*" && got != v:
 				t.Errorf("%s: %s = %q, want %q", where, series, got, v)
 			}
+		}
+		if strings.Contains(exposition, `tenant="obs-limited"`) {
+			t.Errorf("%s: the tenant label of a gateway with tenant_label off", where)
 		}
 		if strings.Contains(exposition, "key_id") || strings.Contains(exposition, obsClientKey) {
 			t.Errorf("%s: a key or key id in the metrics", where)
