@@ -56,6 +56,7 @@ type call struct {
 	ttft          time.Duration
 	produced      int
 	upstreamEnded bool
+	reservation   *reservation // tokens charged at admission, reconciled at the end (cluster.go)
 }
 
 func (c *call) meta() *handlers.Meta {
@@ -130,7 +131,10 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 			Message: "this API key may not use the model " + strconv.Quote(req.Model)}
 	}
 	c.model = m
-	return g.validate(c)
+	if err := g.validate(c); err != nil {
+		return err
+	}
+	return g.admitTokens(r, c)
 }
 
 func (g *Gateway) authenticate(r *http.Request) (*auth.Key, *unified.Error) {

@@ -59,16 +59,16 @@ func TestRedisTokensMatchLocal(t *testing.T) {
 	for i, s := range []step{
 		{0, 400, 0},
 		{0, 500, 0},
-		{0, 200, 0},                    // 100 left: refused
-		{0, 0, -300},                   // the second used 300 less than estimated
-		{0, 200, 0},                    // now it fits
-		{0, 0, +1000},                  // and one used far more: debt
-		{30 * time.Second, 10, 0},      // half a minute refills 500: still in debt
-		{90 * time.Second, 1000, 0},    // whole again
-		{91 * time.Second, 5000, 0},    // larger than the budget: charged as the whole budget
-		{92 * time.Second, 1, 0},       // nothing left
-		{time.Hour, 0, -5000},          // a refund never leaves more than a whole budget
-		{time.Hour, 1000, 0},           // whole
+		{0, 200, 0},                     // 100 left: refused
+		{0, 0, -300},                    // the second used 300 less than estimated
+		{0, 200, 0},                     // now it fits
+		{0, 0, +1000},                   // and one used far more: debt
+		{30 * time.Second, 10, 0},       // half a minute refills 500: still in debt
+		{90 * time.Second, 1000, 0},     // whole again
+		{91 * time.Second, 5000, 0},     // larger than the budget: charged as the whole budget
+		{92 * time.Second, 1, 0},        // nothing left
+		{time.Hour, 0, -5000},           // a refund never leaves more than a whole budget
+		{time.Hour, 1000, 0},            // whole
 		{time.Hour + time.Second, 1, 0}, // and spent
 	} {
 		at := t0.Add(s.at)
@@ -133,7 +133,7 @@ func TestRedisQuota(t *testing.T) {
 	}
 	// A reservation that does not fit is refused until midnight.
 	a := admit(300, 0)
-	midnight := t0.Truncate(24*time.Hour).Add(24 * time.Hour)
+	midnight := t0.Truncate(24 * time.Hour).Add(24 * time.Hour)
 	if a.Allowed || a.Refused != RefusedQuota || a.RetryAfter != midnight.Sub(t0) || a.QuotaUsed != 800 {
 		t.Fatalf("over quota: %+v", a)
 	}
