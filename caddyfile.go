@@ -84,7 +84,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	            url        <url>        # e.g. {env.XJP_REDIS_URL}
 //	            prefix     <string>     # default xjp:rl:
 //	            on_failure open|closed  # Redis unreachable: local limits, or 503; default open
-//	            timeout    <duration>   # per Redis call; default 100ms
+//	            timeout    <duration>   # per Redis call; default 250ms
 //	        }
 //	    }
 //	    idempotency [memory|redis|off] { # default: memory

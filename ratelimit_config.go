@@ -57,11 +57,11 @@ type RateLimitStore struct {
 	// (the default) admits requests under this instance's own
 	// in-process limits, "closed" refuses them with 503. Either way the
 	// failure is logged and counted in
-	// xjp_ratelimit_store_failures_total, and Redis is tried again one
-	// second after it failed.
+	// xjp_ratelimit_store_failures_total; after three failures in a row
+	// Redis is left alone for a second, then tried again.
 	OnFailure string `json:"on_failure,omitempty"`
 	// Timeout bounds one call to Redis; a slower answer counts as a
-	// failure. Default: 100ms.
+	// failure. Default: 250ms.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 

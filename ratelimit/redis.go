@@ -23,16 +23,19 @@ import (
 //
 // When Redis fails, Admit and Settle return an error wrapping
 // ErrUnavailable, count it in xjp_ratelimit_store_failures_total and log
-// it (once per LogEvery at most); the caller applies its failure
-// policy. After a failure the limiter leaves Redis alone for Backoff,
-// answering ErrUnavailable at once, then lets one request try again.
+// it (once per logEvery at most); the caller applies its failure
+// policy. After backoffAfter failures in a row the limiter leaves Redis
+// alone for Backoff, answering ErrUnavailable at once, then lets one
+// request try again. (A single slow answer, say a pause of the process,
+// fails its own request only.)
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
 	cfg    RedisConfig
 
+	failures  atomic.Int32 // failures in a row
 	downUntil atomic.Int64 // unix ns; Redis is not tried before then
-	down      atomic.Bool  // the last call failed: the next success is a recovery
+	down      atomic.Bool  // backing off: the next success is a recovery
 	lastLog   atomic.Int64 // unix ns of the last failure logged
 
 	// clock, in tests, replaces Redis's clock (ms).
@@ -43,7 +46,7 @@ type Redis struct {
 type RedisConfig struct {
 	// Prefix starts every Redis key of the limiter.
 	Prefix string
-	// Timeout bounds one call to Redis. Default 100ms.
+	// Timeout bounds one call to Redis. Default 250ms.
 	Timeout time.Duration
 	// Backoff is how long Redis is left alone after a failure. Default 1s.
 	Backoff time.Duration
@@ -52,8 +55,11 @@ type RedisConfig struct {
 }
 
 const (
-	defaultRedisTimeout = 100 * time.Millisecond
+	defaultRedisTimeout = 250 * time.Millisecond
 	defaultRedisBackoff = time.Second
+	// backoffAfter is how many failures in a row make the limiter back
+	// off.
+	backoffAfter = 3
 	// logEvery throttles the failure log: Redis down under load would
 	// otherwise log every request.
 	logEvery = 10 * time.Second
@@ -235,8 +241,10 @@ func (r *Redis) failed(op string, err error) error {
 	storeFailures.WithLabelValues(op).Inc()
 	now := time.Now().UnixNano()
 	if err != errBackingOff {
-		r.downUntil.Store(now + int64(r.cfg.Backoff))
-		r.down.Store(true)
+		if r.failures.Add(1) >= backoffAfter {
+			r.downUntil.Store(now + int64(r.cfg.Backoff))
+			r.down.Store(true)
+		}
 		last := r.lastLog.Load()
 		if now-last >= int64(logEvery) && r.lastLog.CompareAndSwap(last, now) {
 			r.cfg.Logger().Error("rate-limit store unreachable; applying the on_failure policy",
@@ -248,6 +256,9 @@ func (r *Redis) failed(op string, err error) error {
 
 // recovered ends a failure period after a successful call.
 func (r *Redis) recovered() {
+	if r.failures.Load() != 0 {
+		r.failures.Store(0)
+	}
 	if r.down.Load() && r.down.CompareAndSwap(true, false) {
 		r.downUntil.Store(0)
 		r.cfg.Logger().Info("rate-limit store reachable again")

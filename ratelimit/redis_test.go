@@ -216,8 +216,10 @@ func TestRedisFailureAndRecovery(t *testing.T) {
 	failures := func() float64 { return counterValue(t, "admit") }
 	before := failures()
 	proxy.Stop()
-	if _, err := r.Admit(ctx, "k", q); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("with Redis down: %v", err)
+	for i := range backoffAfter {
+		if _, err := r.Admit(ctx, "k", q); !errors.Is(err, ErrUnavailable) || errors.Is(err, errBackingOff) {
+			t.Fatalf("with Redis down, call %d: %v", i, err)
+		}
 	}
 	// Within the backoff, Redis is not even tried.
 	if _, err := r.Admit(ctx, "k", q); !errors.Is(err, ErrUnavailable) || !errors.Is(err, errBackingOff) {
@@ -226,8 +228,8 @@ func TestRedisFailureAndRecovery(t *testing.T) {
 	if err := r.Settle(ctx, "k", 100, false, 0, 5); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("settling with Redis down: %v", err)
 	}
-	if got := failures() - before; got != 2 {
-		t.Errorf("counted %v admit failures, want 2", got)
+	if got := failures() - before; got != backoffAfter+1 {
+		t.Errorf("counted %v admit failures, want %d", got, backoffAfter+1)
 	}
 
 	proxy.Start()
