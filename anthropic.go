@@ -25,16 +25,6 @@ func anthropicDialect(r *http.Request, countTokens bool) anthropicin.Dialect {
 // SDK, which always sends anthropic-version.
 func isAnthropicClient(r *http.Request) bool { return r.Header.Get("Anthropic-Version") != "" }
 
-// serveAnthropicModels answers GET /v1/models in Anthropic's shape.
-func (g *Gateway) serveAnthropicModels(w http.ResponseWriter, r *http.Request) {
-	key, err := g.authenticate(r)
-	if err != nil {
-		anthropicin.Dialect{}.WriteError(w, err)
-		return
-	}
-	anthropicin.WriteModels(w, g.modelNames(key), g.created)
-}
-
 // serveCountTokens answers POST /v1/messages/count_tokens. The count is
 // exact when a route of the model leads to a provider that counts (an
 // Anthropic-native one); otherwise it is the gateway's estimate, and the

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -281,7 +282,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		g.serveModels(w, r)
 	default:
-		return next.ServeHTTP(w, r)
+		id, ok := strings.CutPrefix(r.URL.Path, "/v1/models/")
+		if !ok || id == "" {
+			return next.ServeHTTP(w, r)
+		}
+		if r.Method != http.MethodGet {
+			if isAnthropicClient(r) {
+				return methodNotAllowed(w, anthropicin.Dialect{}, http.MethodGet)
+			}
+			return methodNotAllowed(w, openaiin.Dialect{}, http.MethodGet)
+		}
+		g.serveModel(w, r, id, isAnthropicClient(r))
 	}
 	return nil
 }

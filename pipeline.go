@@ -15,7 +15,6 @@ import (
 
 	"github.com/xiaojinpro/xjp-gateway/auth"
 	"github.com/xiaojinpro/xjp-gateway/handlers"
-	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
 	"github.com/xiaojinpro/xjp-gateway/resilience"
 	"github.com/xiaojinpro/xjp-gateway/routing"
@@ -39,7 +38,8 @@ type call struct {
 	route     routing.Route // the route that served, or the last one tried
 	attempts  int           // upstream calls made
 	fallback  bool          // route is not the first the plan named
-	published bool          // the route's placeholders are set
+	published bool          // the route's placeholders show it
+	recorded  bool          // the token placeholders show the usage
 	// upstreamWait is the time spent waiting on providers (calls and
 	// stream reads); the rest of the request's time is the gateway's own.
 	upstreamWait time.Duration
@@ -79,8 +79,9 @@ func newCall(w http.ResponseWriter, r *http.Request, d handlers.Dialect) *call {
 	c := &call{id: rand.Text(), start: time.Now(), dialect: d, ctx: r.Context()}
 	c.repl, _ = r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	w.Header().Set("X-Request-Id", c.id)
-	c.set(phRequestID, c.id)
-	c.set(phDialect, d.Name())
+	if c.repl != nil {
+		c.repl.Map(c.placeholder)
+	}
 	return c
 }
 
@@ -101,8 +102,6 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 		return err
 	}
 	c.key = key
-	c.set(phTenant, key.Tenant)
-	c.set(phKeyID, key.ID)
 	if c.repl != nil {
 		c.repl.Set("http.auth.user.id", key.ID)
 	}
@@ -119,7 +118,6 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 		return unified.AsError(derr)
 	}
 	c.body, c.req = body, req
-	c.set(phModel, req.Model)
 
 	m := g.routes.Lookup(req.Model)
 	if m == nil {
@@ -299,7 +297,7 @@ func (g *Gateway) stream(w http.ResponseWriter, c *call, guard *resilience.Guard
 // gateway and the provider took until now (for streams: until the first
 // event), in a Server-Timing header browsers and tools display.
 func (g *Gateway) setRouteHeaders(w http.ResponseWriter, c *call) {
-	c.publishRoute() // now, for header directives that read them as the response starts
+	c.publishRoute() // now, for header lines that read them as the response starts
 	h := w.Header()
 	h.Set("X-Xjp-Provider", c.route.Provider)
 	h.Set("X-Xjp-Upstream-Model", c.route.Model)
@@ -332,91 +330,10 @@ func (g *Gateway) logAttemptFailure(c *call, e *unified.Error) {
 	}
 }
 
-// record publishes what happened as placeholders.
+// record ends the call: its placeholders show its outcome from now on,
+// and its usage is accounted.
 func (g *Gateway) record(c *call) {
 	c.publishRoute()
-	c.set(phInputTokens, strconv.Itoa(c.usage.InputTokens))
-	c.set(phOutputTokens, strconv.Itoa(c.usage.OutputTokens))
+	c.recorded = true
 	g.account(c)
-}
-
-// publishRoute sets the placeholders that say which route served, once:
-// when the answer starts, when the request fails, or at the latest when it
-// is recorded.
-func (c *call) publishRoute() {
-	if c.published || c.repl == nil {
-		return
-	}
-	c.published = true
-	if c.route.Provider != "" {
-		c.set(phProvider, c.route.Provider)
-		c.set(phUpstreamModel, c.route.Model)
-	}
-	if c.attempts < len(boxedCounts) {
-		c.repl.Set(phAttempts, boxedCounts[c.attempts])
-	} else {
-		c.set(phAttempts, strconv.Itoa(c.attempts))
-	}
-	c.repl.Set(phFallback, boxedBools[b2i(c.fallback)])
-}
-
-// Placeholder values boxed once, so that publishing them costs no
-// allocation.
-var (
-	boxedBools  = [2]any{"false", "true"}
-	boxedCounts = func() (b [10]any) {
-		for i := range b {
-			b[i] = strconv.Itoa(i)
-		}
-		return b
-	}()
-)
-
-func b2i(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// Placeholder names, documented on Gateway.
-const (
-	phRequestID     = "http.xjp_gateway.request_id"
-	phDialect       = "http.xjp_gateway.dialect"
-	phTenant        = "http.xjp_gateway.tenant"
-	phKeyID         = "http.xjp_gateway.key_id"
-	phModel         = "http.xjp_gateway.model"
-	phProvider      = "http.xjp_gateway.provider"
-	phUpstreamModel = "http.xjp_gateway.upstream_model"
-	phInputTokens   = "http.xjp_gateway.input_tokens"
-	phOutputTokens  = "http.xjp_gateway.output_tokens"
-	phAttempts      = "http.xjp_gateway.attempts"
-	phFallback      = "http.xjp_gateway.fallback"
-)
-
-func (c *call) set(placeholder, value string) {
-	if c.repl != nil {
-		c.repl.Set(placeholder, value)
-	}
-}
-
-// serveModels answers GET /v1/models with the models the key may use.
-func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
-	key, err := g.authenticate(r)
-	if err != nil {
-		openaiin.Dialect{}.WriteError(w, err)
-		return
-	}
-	openaiin.WriteModels(w, g.modelNames(key), g.created)
-}
-
-// modelNames lists the public models the key may use, sorted.
-func (g *Gateway) modelNames(key *auth.Key) []string {
-	names := make([]string, 0, len(g.routes.Models()))
-	for _, m := range g.routes.Models() {
-		if key.AllowsModel(m.Name) {
-			names = append(names, m.Name)
-		}
-	}
-	return names
 }

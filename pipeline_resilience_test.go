@@ -80,6 +80,7 @@ func runCall(t *testing.T, d handlers.Dialect, m *routing.Model, stream bool) (*
 		key: &auth.Key{ID: "k", Tenant: "t"}, accounted: true, model: m,
 		req: &unified.Request{Model: m.Name, Stream: stream,
 			Messages: []unified.Message{{Role: unified.RoleUser, Content: []unified.Part{unified.Text("hello")}}}}}
+	c.repl.Map(c.placeholder)
 	w := httptest.NewRecorder()
 	g.execute(w, r, c)
 	g.record(c)
@@ -90,7 +91,7 @@ func runCall(t *testing.T, d handlers.Dialect, m *routing.Model, stream bool) (*
 }
 
 func placeholder(c *call, name string) string {
-	v, _ := c.repl.GetString(name)
+	v, _ := c.repl.GetString(phPrefix + name)
 	return v
 }
 

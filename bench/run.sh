@@ -2,7 +2,7 @@
 # The benchmark, in one command (see docs/benchmarks.md):
 #
 #   bench/run.sh                 the full matrix: direct, caddy-proxy, xjp,
-#                                xjp-echo × concurrency 1/32/128 × non-stream/stream
+#                                xjp-translate, xjp-echo × concurrency 1/32/128 × non-stream/stream
 #   bench/run.sh -quick          a sanity run of the same (1 round, 1 s per cell)
 #   bench/run.sh streams         8,000 concurrent 30 s streams through the gateway
 #   bench/run.sh run -h          every flag (streams -h likewise)

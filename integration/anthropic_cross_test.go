@@ -16,6 +16,7 @@ import (
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/openai/openai-go/v3"
 	oaioption "github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
 )
 
 // Translation between the dialects: Anthropic SDK → gateway → OpenRouter
@@ -69,6 +70,32 @@ func TestMessagesToOpenRouterNonStream(t *testing.T) {
 	jsonEqual(t, "stop", up.Body["stop"], `["END"]`)
 	if _, ok := up.Body["metadata"]; ok {
 		t.Error("Anthropic metadata forwarded to OpenRouter")
+	}
+}
+
+// TestMessagesThinkingToOpenRouter: a thinking budget becomes
+// reasoning_effort, and the reasoning comes back as a thinking block.
+func TestMessagesThinkingToOpenRouter(t *testing.T) {
+	client := anthropicClient(t, "key-all")
+	fake.reset(t, serveJSON(200, []byte(`{"id":"gen-1","object":"chat.completion","created":1733150400,"model":"openai/gpt-4o",
+		"choices":[{"index":0,"message":{"role":"assistant","content":"4","reasoning":"Two plus two."},"finish_reason":"stop"}],
+		"usage":{"prompt_tokens":12,"completion_tokens":30,"total_tokens":42}}`)))
+	msg, err := client.Messages.New(t.Context(), anthropic.MessageNewParams{
+		Model: "gpt-test", MaxTokens: 8000, Messages: userText("2+2?"),
+		Thinking: anthropic.ThinkingConfigParamOfEnabled(5000),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msg.Content) != 2 || msg.Content[0].Type != "thinking" || msg.Content[0].Thinking != "Two plus two." || msg.Content[1].Text != "4" {
+		t.Errorf("message = %s", msg.RawJSON())
+	}
+	up := fake.only(t)
+	if up.Body["reasoning_effort"] != "medium" {
+		t.Errorf("upstream reasoning_effort = %v", up.Body["reasoning_effort"])
+	}
+	if _, ok := up.Body["thinking"]; ok {
+		t.Error("Anthropic's thinking member forwarded to OpenRouter")
 	}
 }
 
@@ -410,6 +437,29 @@ func TestChatToAnthropicNonStream(t *testing.T) {
 	if up.Header.Get("Anthropic-Beta") != "" {
 		t.Errorf("anthropic-beta sent for an OpenAI client: %q", up.Header.Get("Anthropic-Beta"))
 	}
+}
+
+// TestChatReasoningEffortToAnthropic: an OpenAI client's reasoning_effort
+// becomes a thinking budget, and the thinking comes back as
+// reasoning_content.
+func TestChatReasoningEffortToAnthropic(t *testing.T) {
+	client := openAIClientFor(t)
+	fake.reset(t, fakeAnthropic(serveJSON(200, []byte(`{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-5-20250929",
+		"content":[{"type":"thinking","thinking":"Two plus two.","signature":"sig"},{"type":"text","text":"4"}],"stop_reason":"end_turn","stop_sequence":null,
+		"usage":{"input_tokens":12,"output_tokens":40}}`))))
+	resp, err := client.Chat.Completions.New(t.Context(), openai.ChatCompletionNewParams{
+		Model: "claude-test", Messages: userMessage("2+2?"), MaxCompletionTokens: openai.Int(500),
+		ReasoningEffort: shared.ReasoningEffortLow, Temperature: openai.Float(0.2),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Choices[0].Message.Content != "4" || !strings.Contains(resp.Choices[0].Message.RawJSON(), `"reasoning_content":"Two plus two."`) {
+		t.Errorf("message = %s", resp.Choices[0].Message.RawJSON())
+	}
+	jsonEqual(t, "body", fake.only(t).Body, `{"model":"claude-sonnet-4-5-20250929","max_tokens":1524,
+		"messages":[{"role":"user","content":[{"type":"text","text":"2+2?"}]}],
+		"thinking":{"type":"enabled","budget_tokens":1024}}`)
 }
 
 func TestChatToAnthropicStream(t *testing.T) {

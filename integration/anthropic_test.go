@@ -410,6 +410,23 @@ func TestAnthropicModelsList(t *testing.T) {
 	}
 }
 
+func TestAnthropicModelsGet(t *testing.T) {
+	client := anthropicClient(t, "key-all")
+	m, err := client.Models.Get(t.Context(), "claude-test", anthropic.ModelGetParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "claude-test" || m.Type != "model" || m.DisplayName == "" || m.CreatedAt.IsZero() {
+		t.Errorf("model = %s", m.RawJSON())
+	}
+	restricted := newAnthropicClient(ports.http, "key-echo-only")
+	_, err = restricted.Models.Get(t.Context(), "claude-test", anthropic.ModelGetParams{})
+	var apiErr *anthropic.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || !strings.Contains(apiErr.RawJSON(), `"type":"not_found_error"`) {
+		t.Errorf("a model the key may not use: %v", err)
+	}
+}
+
 // Clewdr: the Anthropic-native endpoints, its keep-alive comments and its
 // own error shape.
 

@@ -489,6 +489,28 @@ func TestModelsList(t *testing.T) {
 	}
 }
 
+// TestModelsGet: one model, as the SDK fetches it; a model the key may not
+// use is as absent as one that does not exist.
+func TestModelsGet(t *testing.T) {
+	client := openAIClient(t, "key-all")
+	m, err := client.Models.Get(context.Background(), "gpt-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.ID != "gpt-test" || m.Object != "model" || m.OwnedBy != "xjp-gateway" || m.Created == 0 {
+		t.Errorf("model = %s", m.RawJSON())
+	}
+	restricted := openai.NewClient(option.WithBaseURL(gatewayURL(ports.http)+"/v1"), option.WithAPIKey("key-echo-only"),
+		option.WithMaxRetries(0))
+	for _, id := range []string{"gpt-test", "no-such-model"} {
+		_, err = restricted.Models.Get(context.Background(), id)
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "model_not_found" {
+			t.Errorf("%s: err = %v", id, err)
+		}
+	}
+}
+
 func TestOtherPathsGoToTheNextHandler(t *testing.T) {
 	loadCaddyfile(t, openAIConfig())
 	resp, err := http.Get(gatewayURL(ports.http) + "/healthz")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -22,7 +23,9 @@ var Abandoned = errors.New("the client abandoned the attempt")
 // Breaker is the circuit breaker of one route. A nil *Breaker lets every
 // call through.
 type Breaker struct {
-	cb *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cooldown time.Duration
+	openedAt atomic.Int64 // unix nanoseconds of the last opening
 }
 
 // Destruct implements caddy.Destructor; a breaker holds no resources.
@@ -47,6 +50,14 @@ func (b *Breaker) Allow() (done func(outcome error), ok bool) {
 // its route over. A half-open breaker is not open.
 func (b *Breaker) Open() bool { return b != nil && b.cb.State() == gobreaker.StateOpen }
 
+// ReopensIn is how long an open breaker stays open; 0 when it is not open.
+func (b *Breaker) ReopensIn() time.Duration {
+	if !b.Open() {
+		return 0
+	}
+	return max(b.cooldown-time.Since(time.Unix(0, b.openedAt.Load())), 0)
+}
+
 // State is the breaker's state: closed, half-open or open.
 func (b *Breaker) State() string {
 	if b == nil {
@@ -56,6 +67,7 @@ func (b *Breaker) State() string {
 }
 
 func newBreaker(name string, c BreakerConfig) *Breaker {
+	b := &Breaker{cooldown: time.Duration(c.Cooldown)}
 	window := time.Duration(c.Window)
 	settings := gobreaker.Settings{
 		Name:         name,
@@ -86,6 +98,9 @@ func newBreaker(name string, c BreakerConfig) *Breaker {
 			return errors.As(err, &e) && e != nil && !ProviderFailure(e) // the provider answered; the request was at fault
 		},
 		OnStateChange: func(name string, from, to gobreaker.State) {
+			if to == gobreaker.StateOpen {
+				b.openedAt.Store(time.Now().UnixNano())
+			}
 			log := caddy.Log().Named("xjp_gateway.breaker")
 			level := log.Info
 			if to == gobreaker.StateOpen {
@@ -95,7 +110,8 @@ func newBreaker(name string, c BreakerConfig) *Breaker {
 				zap.String("from", from.String()), zap.String("to", to.String()))
 		},
 	}
-	return &Breaker{cb: gobreaker.NewTwoStepCircuitBreaker[struct{}](settings)}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](settings)
+	return b
 }
 
 // breakers holds every route's breaker across config reloads.

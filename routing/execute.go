@@ -68,8 +68,20 @@ func (m *Model) Execute(ctx context.Context, call Call) *unified.Error {
 		}
 	}
 	if last == nil {
-		return &unified.Error{Kind: unified.KindUnavailable,
+		return &unified.Error{Kind: unified.KindUnavailable, RetryAfter: soonestReopening(plan),
 			Message: "every route of the model " + strconv.Quote(m.Name) + " is failing; try again shortly"}
 	}
 	return last
+}
+
+// soonestReopening is how long until the first open breaker of the plan
+// lets a probe through: when a client may usefully try again.
+func soonestReopening(plan []Route) time.Duration {
+	var soonest time.Duration
+	for i := range plan {
+		if d := plan[i].Breaker.ReopensIn(); d > 0 && (soonest == 0 || d < soonest) {
+			soonest = d
+		}
+	}
+	return soonest
 }

@@ -207,6 +207,11 @@ func TestExecuteAllRoutesOpen(t *testing.T) {
 	if err == nil || err.Kind != unified.KindUnavailable || !strings.Contains(err.Message, `"m"`) {
 		t.Fatalf("with every breaker open: %v", err)
 	}
+	// The client may try again when the breaker lets a probe through: in
+	// about an hour, not sooner.
+	if err.RetryAfter <= 59*time.Minute || err.RetryAfter > time.Hour {
+		t.Errorf("RetryAfter = %v, want the breaker's remaining cooldown", err.RetryAfter)
+	}
 	if len(s.calls) != 1 {
 		t.Errorf("calls = %v", s.calls)
 	}

@@ -54,6 +54,9 @@ type Request struct {
 	// User identifies the end user (OpenAI user, Anthropic metadata.user_id).
 	User string
 
+	// Reasoning is nil when the client did not ask (the provider default).
+	Reasoning *Reasoning
+
 	// Extensions are top-level request fields the gateway does not model,
 	// kept verbatim and sent only to upstreams that speak ExtensionsDialect,
 	// where they mean the same thing.

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"hash/fnv"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -115,7 +116,37 @@ func (p *Anthropic) translate(req *unified.Request, m mode) (*anthropicwire.Mess
 	if req.User != "" {
 		mr.Metadata = &anthropicwire.Metadata{UserID: req.User}
 	}
+	thinking(mr, req.Reasoning)
 	return mr, nil
+}
+
+// thinking asks for extended thinking with the request's budget. Anthropic
+// wants max_tokens above the budget (the budget is part of the output) and
+// refuses a changed temperature or top_k, or a top_p under 0.95, alongside
+// thinking, which an OpenAI client setting reasoning_effort does not know:
+// the budget is added to max_tokens, and those are left to their defaults.
+func thinking(mr *anthropicwire.MessagesRequest, r *unified.Reasoning) {
+	if r == nil || r.Budget() == 0 {
+		return
+	}
+	if _, set := mr.Unknown["thinking"]; set {
+		return
+	}
+	budget := r.Budget()
+	b := strconv.AppendInt([]byte(`{"type":"enabled","budget_tokens":`), int64(budget), 10)
+	mr.Unknown = maps.Clone(mr.Unknown) // it may be the request's own
+	if mr.Unknown == nil {
+		mr.Unknown = make(map[string]jsontext.Value, 1)
+	}
+	mr.Unknown["thinking"] = append(b, '}')
+	if *mr.MaxTokens <= budget {
+		total := *mr.MaxTokens + budget
+		mr.MaxTokens = &total
+	}
+	mr.Temperature, mr.TopK = nil, nil
+	if mr.TopP != nil && *mr.TopP < 0.95 {
+		mr.TopP = nil // thinking allows only 0.95 to 1
+	}
 }
 
 // AnthropicTemperature maps a unified (OpenAI, 0–2) temperature to

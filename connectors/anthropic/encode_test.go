@@ -410,3 +410,37 @@ func deref(f *float64) any {
 	}
 	return *f
 }
+
+func TestTranslateReasoning(t *testing.T) {
+	t.Parallel()
+	p := testProvider(t)
+	tests := []struct {
+		name      string
+		reasoning *unified.Reasoning
+		maxTokens int
+		topP      float64
+		want      map[string]any // members expected; nil value: absent
+	}{
+		{"effort becomes a budget, added to a smaller max_tokens", &unified.Reasoning{Effort: "high"}, 1000, 0.9,
+			map[string]any{"thinking": map[string]any{"type": "enabled", "budget_tokens": 24576.0}, "max_tokens": 25576.0,
+				"temperature": nil, "top_k": nil, "top_p": nil}},
+		{"a budget under max_tokens leaves it", &unified.Reasoning{BudgetTokens: 2048}, 8000, 0.97,
+			map[string]any{"thinking": map[string]any{"type": "enabled", "budget_tokens": 2048.0}, "max_tokens": 8000.0, "top_p": 0.97}},
+		{"effort none asks for nothing", &unified.Reasoning{Effort: "none"}, 1000, 0.9,
+			map[string]any{"thinking": nil, "temperature": 0.5, "top_k": 40.0, "top_p": 0.9}},
+		{"no reasoning", nil, 1000, 0.9, map[string]any{"thinking": nil, "temperature": 0.5}},
+	}
+	for _, tt := range tests {
+		req := &unified.Request{Model: "m", Messages: []unified.Message{user("x")}, MaxTokens: ptr(tt.maxTokens),
+			Temperature: ptr(0.5), TopK: ptr(40), TopP: ptr(tt.topP), Reasoning: tt.reasoning}
+		got := encode(t, p, req, modeGenerate)
+		for k, want := range tt.want {
+			v, ok := got[k]
+			if want == nil && ok {
+				t.Errorf("%s: %s = %v, want it absent", tt.name, k, v)
+			} else if want != nil && !reflect.DeepEqual(v, want) {
+				t.Errorf("%s: %s = %v, want %v", tt.name, k, v, want)
+			}
+		}
+	}
+}

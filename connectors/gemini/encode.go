@@ -402,11 +402,24 @@ func (enc *encoder) generationConfig() error {
 	if err := responseFormat(req.ResponseFormat, gc); err != nil {
 		return err
 	}
-	if enc.e.includeThoughts {
-		gc.ThinkingConfig = &thinkingConfig{IncludeThoughts: true}
-	}
+	gc.ThinkingConfig = thinking(req.Reasoning, enc.e.includeThoughts)
 	enc.out.GenerationConfig = gc
 	return nil
+}
+
+// thinking sets the thinking budget a client asked for (OpenAI's
+// reasoning_effort by Google's own mapping, or Anthropic's budget), and
+// asks for the thoughts when the client asked to think or the provider is
+// configured to show them.
+func thinking(r *unified.Reasoning, include bool) *thinkingConfig {
+	if r == nil {
+		if !include {
+			return nil
+		}
+		return &thinkingConfig{IncludeThoughts: true}
+	}
+	budget := r.Budget()
+	return &thinkingConfig{IncludeThoughts: include || budget > 0, ThinkingBudget: &budget}
 }
 
 // responseFormat maps OpenAI's response_format: json_object and

@@ -248,6 +248,28 @@ func TestEncodeOptions(t *testing.T) {
 	jsonEqual(t, mustMarshal(t, body["generationConfig"]), `{"candidateCount":1,"seed":0,"thinkingConfig":{"includeThoughts":true}}`)
 }
 
+func TestEncodeReasoning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		reasoning *unified.Reasoning
+		include   bool
+		want      string
+	}{
+		{nil, false, `{"candidateCount":1}`},
+		{nil, true, `{"candidateCount":1,"thinkingConfig":{"includeThoughts":true}}`},
+		{&unified.Reasoning{Effort: "low"}, false, `{"candidateCount":1,"thinkingConfig":{"includeThoughts":true,"thinkingBudget":1024}}`},
+		{&unified.Reasoning{Effort: "medium"}, false, `{"candidateCount":1,"thinkingConfig":{"includeThoughts":true,"thinkingBudget":8192}}`},
+		{&unified.Reasoning{BudgetTokens: 3000}, false, `{"candidateCount":1,"thinkingConfig":{"includeThoughts":true,"thinkingBudget":3000}}`},
+		{&unified.Reasoning{Effort: "none"}, false, `{"candidateCount":1,"thinkingConfig":{"thinkingBudget":0}}`},
+	}
+	for _, tt := range tests {
+		e := testEngine(t)
+		e.includeThoughts = tt.include
+		body := encode(t, e, &unified.Request{Model: "m", Messages: []unified.Message{userText("hi")}, Reasoning: tt.reasoning})
+		jsonEqual(t, mustMarshal(t, body["generationConfig"]), tt.want)
+	}
+}
+
 func TestEncodeErrors(t *testing.T) {
 	t.Parallel()
 	e := testEngine(t)

@@ -96,6 +96,9 @@ type generationConfig struct {
 
 type thinkingConfig struct {
 	IncludeThoughts bool `json:"includeThoughts,omitzero"`
+	// ThinkingBudget is in tokens; 0 turns thinking off where the model
+	// allows it.
+	ThinkingBudget *int `json:"thinkingBudget,omitzero"`
 }
 
 // SafetySetting is one entry of safetySettings: how strictly a harm

@@ -77,6 +77,9 @@ func (p *OpenAI) encodeRequest(req *unified.Request, stream bool) ([]byte, error
 	if req.ExtensionsDialect == "openai" && len(req.Extensions) > 0 {
 		cr.Unknown = req.Extensions
 	}
+	if req.Reasoning != nil {
+		cr.ReasoningEffort = req.Reasoning.Level()
+	}
 	return json.Marshal(&cr)
 }
 

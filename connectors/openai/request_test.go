@@ -387,6 +387,24 @@ func TestRequestOptions(t *testing.T) {
 			},
 		},
 		{
+			name: "a thinking budget becomes reasoning_effort", typ: "openrouter",
+			req: func(r *unified.Request) { r.Reasoning = &unified.Reasoning{BudgetTokens: 4000} },
+			check: func(t *testing.T, b map[string]any) {
+				if b["reasoning_effort"] != "medium" {
+					t.Errorf("reasoning_effort = %v", b["reasoning_effort"])
+				}
+			},
+		},
+		{
+			name: "reasoning_effort is sent as the client gave it", typ: "openai",
+			req: func(r *unified.Request) { r.Reasoning = &unified.Reasoning{Effort: "minimal"} },
+			check: func(t *testing.T, b map[string]any) {
+				if b["reasoning_effort"] != "minimal" {
+					t.Errorf("reasoning_effort = %v", b["reasoning_effort"])
+				}
+			},
+		},
+		{
 			name: "no stream: no stream_options", typ: "openrouter",
 			check: func(t *testing.T, b map[string]any) {
 				if _, ok := b["stream_options"]; ok {

@@ -34,6 +34,9 @@ type Reader struct {
 	hasData  bool
 	bareJSON bool // AcceptBareJSON
 	inBare   bool // reading a bare JSON block
+	// rest is what the scanner holds beyond the last line read: valid
+	// until the next Scan, which is all Buffered needs.
+	rest []byte
 }
 
 // NewReader reads from r, refusing lines longer than maxEvent bytes (0
@@ -44,8 +47,43 @@ func NewReader(r io.Reader, maxEvent int) *Reader {
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), maxEvent)
-	sc.Split(scanLines)
-	return &Reader{sc: sc, max: maxEvent}
+	rd := &Reader{sc: sc, max: maxEvent}
+	sc.Split(rd.splitLines)
+	return rd
+}
+
+// splitLines is scanLines, remembering what follows the line.
+func (r *Reader) splitLines(data []byte, atEOF bool) (int, []byte, error) {
+	advance, token, err := scanLines(data, atEOF)
+	if token != nil {
+		r.rest = data[advance:]
+	}
+	return advance, token, err
+}
+
+// Buffered reports whether the next event with data has already arrived
+// whole, so that Next will return it without waiting for the network. A
+// writer relaying events can then leave its output unflushed until the
+// burst is over. It errs towards false.
+func (r *Reader) Buffered() bool {
+	rest, data := r.rest, false
+	for len(rest) > 0 {
+		advance, line, _ := scanLines(rest, false)
+		if advance == 0 {
+			return false // a partial line
+		}
+		if len(line) == 0 {
+			if data {
+				return true
+			}
+		} else if bytes.HasPrefix(line, []byte("data")) {
+			data = true
+		} else if line[0] != ':' && !bytes.HasPrefix(line, []byte("event")) && !bytes.HasPrefix(line, []byte("id")) {
+			return false // bare JSON or the unknown: let Next judge
+		}
+		rest = rest[advance:]
+	}
+	return false
 }
 
 // AcceptBareJSON makes r also read a block of lines that starts with '{'

@@ -229,6 +229,17 @@ func WriteModels(w http.ResponseWriter, names []string, created int64) {
 	_, _ = w.Write(body)
 }
 
+// WriteModel answers GET /v1/models/{model_id} in Anthropic's shape.
+func WriteModel(w http.ResponseWriter, name string, created int64) {
+	at := time.Unix(created, 0).UTC().Format(time.RFC3339)
+	body, _ := json.Marshal(&anthropicwire.ModelInfo{Type: "model", ID: name, DisplayName: name, CreatedAt: at})
+	h := w.Header()
+	setRequestID(h)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
 // WriteTokenCount answers POST /v1/messages/count_tokens.
 func WriteTokenCount(w http.ResponseWriter, n int) {
 	b := strconv.AppendInt([]byte(`{"input_tokens":`), int64(n), 10)

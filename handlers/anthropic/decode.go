@@ -56,6 +56,13 @@ func (d Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 	if mr.Metadata != nil {
 		req.User = mr.Metadata.UserID
 	}
+	if raw, ok := mr.Unknown["thinking"]; ok {
+		r, err := reasoning(raw)
+		if err != nil {
+			return nil, err
+		}
+		req.Reasoning = r
+	}
 	dc := decoder{req: req}
 	if err := dc.system(&mr.System); err != nil {
 		return nil, err
@@ -322,6 +329,29 @@ func (dc *decoder) toolChoice(tc *anthropicwire.ToolChoice) error {
 		dc.req.ParallelToolCalls = &no
 	}
 	return nil
+}
+
+// reasoning reads the thinking member: {"type":"enabled","budget_tokens":N}
+// asks for reasoning, {"type":"disabled"} does not; other types (newer
+// modes) ask for it at the providers' default effort.
+func reasoning(raw jsontext.Value) (*unified.Reasoning, error) {
+	var t struct {
+		Type         string `json:"type"`
+		BudgetTokens int    `json:"budget_tokens"`
+	}
+	if err := json.Unmarshal(raw, &t); err != nil || t.Type == "" {
+		return nil, unified.InvalidParam("thinking", "must be an object with a type")
+	}
+	switch t.Type {
+	case "disabled":
+		return nil, nil
+	case "enabled":
+		if t.BudgetTokens < 1024 {
+			return nil, unified.InvalidParam("thinking.budget_tokens", "must be at least 1024")
+		}
+		return &unified.Reasoning{BudgetTokens: t.BudgetTokens}, nil
+	}
+	return &unified.Reasoning{Effort: "medium"}, nil
 }
 
 // thinkingRequested reports whether the client turned on extended

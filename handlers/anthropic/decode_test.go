@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -210,5 +211,40 @@ func stripOrigins(r *unified.Request) {
 	}
 	for i := range r.Tools {
 		r.Tools[i].Origin = 0
+	}
+}
+
+func TestDecodeThinkingAsReasoning(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		thinking string
+		want     *unified.Reasoning
+		errParam string
+	}{
+		{`{"type":"enabled","budget_tokens":2048}`, &unified.Reasoning{BudgetTokens: 2048}, ""},
+		{`{"type":"disabled"}`, nil, ""},
+		{`{"type":"adaptive"}`, &unified.Reasoning{Effort: "medium"}, ""},
+		{`{"type":"enabled","budget_tokens":100}`, nil, "thinking.budget_tokens"},
+		{`{"type":"enabled"}`, nil, "thinking.budget_tokens"},
+		{`"on"`, nil, "thinking"},
+		{`{}`, nil, "thinking"},
+	}
+	for _, tt := range tests {
+		body := `{"model":"m","max_tokens":4096,"thinking":` + tt.thinking + `,"messages":[{"role":"user","content":"Hi"}]}`
+		req, err := Dialect{}.DecodeRequest([]byte(body))
+		if tt.errParam != "" {
+			var ue *unified.Error
+			if !errors.As(err, &ue) || ue.Param != tt.errParam {
+				t.Errorf("%s: err = %v, want one naming %s", tt.thinking, err, tt.errParam)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.thinking, err)
+			continue
+		}
+		if !reflect.DeepEqual(req.Reasoning, tt.want) {
+			t.Errorf("%s: Reasoning = %+v, want %+v", tt.thinking, req.Reasoning, tt.want)
+		}
 	}
 }

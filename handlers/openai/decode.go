@@ -46,6 +46,9 @@ func (Dialect) DecodeRequest(body []byte) (*unified.Request, error) {
 	if cr.N != nil {
 		req.N = *cr.N
 	}
+	if cr.ReasoningEffort != "" {
+		req.Reasoning = &unified.Reasoning{Effort: cr.ReasoningEffort}
+	}
 	if cr.StreamOptions != nil {
 		req.IncludeUsage = cr.StreamOptions.IncludeUsage
 	}

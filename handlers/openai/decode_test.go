@@ -301,9 +301,12 @@ func TestDecodeRequestExtensions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"reasoning_effort": `"low"`,
-		"provider":         `{"order":["Anthropic"]}`,
-		"models":           `["a","b"]`,
+		"provider": `{"order":["Anthropic"]}`,
+		"models":   `["a","b"]`,
+	}
+	// reasoning_effort is modelled, for connectors of other dialects.
+	if got.Reasoning == nil || *got.Reasoning != (unified.Reasoning{Effort: "low"}) {
+		t.Errorf("Reasoning = %+v, want effort low", got.Reasoning)
 	}
 	if got.ExtensionsDialect != "openai" {
 		t.Errorf("ExtensionsDialect = %q, want openai", got.ExtensionsDialect)

@@ -160,4 +160,12 @@ func WriteModels(w http.ResponseWriter, names []string, created int64) {
 	_, _ = w.Write(body)
 }
 
+// WriteModel answers GET /v1/models/{id}.
+func WriteModel(w http.ResponseWriter, name string, created int64) {
+	body, _ := json.Marshal(&openaiwire.Model{ID: name, Object: "model", Created: created, OwnedBy: "xjp-gateway"})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
 var _ handlers.Dialect = Dialect{}

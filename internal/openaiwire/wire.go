@@ -29,6 +29,7 @@ type ChatRequest struct {
 	ParallelToolCalls   *bool          `json:"parallel_tool_calls,omitzero"`
 	ResponseFormat      jsontext.Value `json:"response_format,omitzero"`
 	User                string         `json:"user,omitzero"`
+	ReasoningEffort     string         `json:"reasoning_effort,omitzero"`
 
 	// Unknown holds every other member, verbatim, in and out.
 	Unknown map[string]jsontext.Value `json:",embed"`

@@ -11,19 +11,19 @@ import (
 // written back inline, never as a member named "Unknown".
 func TestUnknownMembersRoundTrip(t *testing.T) {
 	t.Parallel()
-	in := `{"model":"m","messages":[],"logit_bias":{"50256":-100},"reasoning_effort":"low"}`
+	in := `{"model":"m","messages":[],"logit_bias":{"50256":-100},"service_tier":"flex"}`
 	var cr ChatRequest
 	if err := json.Unmarshal([]byte(in), &cr); err != nil {
 		t.Fatal(err)
 	}
-	if string(cr.Unknown["logit_bias"]) != `{"50256":-100}` || string(cr.Unknown["reasoning_effort"]) != `"low"` || len(cr.Unknown) != 2 {
+	if string(cr.Unknown["logit_bias"]) != `{"50256":-100}` || string(cr.Unknown["service_tier"]) != `"flex"` || len(cr.Unknown) != 2 {
 		t.Fatalf("unknown members = %v", cr.Unknown)
 	}
 	out, err := json.Marshal(&cr, json.Deterministic(true))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := string(out), `{"model":"m","messages":[],"logit_bias":{"50256":-100},"reasoning_effort":"low"}`; got != want {
+	if got, want := string(out), `{"model":"m","messages":[],"logit_bias":{"50256":-100},"service_tier":"flex"}`; got != want {
 		t.Errorf("marshalled %s, want %s", got, want)
 	}
 	out, _ = json.Marshal(&ChatRequest{Model: "m"})

@@ -33,7 +33,7 @@ var lanes = []lane{
 	{name: "direct", server: "mock", dialect: "openai", path: "/v1/chat/completions", model: "mock-model"},
 	{name: "caddy-proxy", server: "caddy", dialect: "openai", path: "/v1/chat/completions", model: "mock-model"},
 	{name: "xjp", server: "xjp", dialect: "openai", path: "/v1/chat/completions", model: "bench-mock"},
-	{name: "xjp-translate", server: "xjp", dialect: "anthropic", path: "/v1/messages", model: "bench-mock", off: "needs the Anthropic ingress (issue 4)"},
+	{name: "xjp-translate", server: "xjp", dialect: "anthropic", path: "/v1/messages", model: "bench-mock"},
 	{name: "xjp-echo", server: "xjp", dialect: "openai", path: "/v1/chat/completions", model: "bench-echo"},
 	// xjp-cluster is xjp-echo with every request admitted by the cluster
 	// limiter in Redis (-redis): compared with xjp-echo it shows the
