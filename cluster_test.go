@@ -123,8 +123,9 @@ func TestClusterReconcilesBrokenStream(t *testing.T) {
 	}
 	c.produced = 400 // 100 tokens of answer, then the stream broke
 	c.err = &unified.Error{Kind: unified.KindUpstream}
-	g.reconcile(c)                                                 // charged 6 + 100
-	if _, err := admitCall(g, key, chatRequest(888)); err != nil { // 106 + 894
+	g.reconcile(c) // charged 6 + 100
+	// 106 + 894 fills the quota exactly.
+	if _, err := admitCall(g, key, chatRequest(888)); err != nil {
 		t.Fatalf("the unused reservation did not come back: %v", err)
 	}
 	if _, err := admitCall(g, key, chatRequest(1)); err == nil || err.Kind != unified.KindQuota {
