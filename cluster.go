@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	anthropicin "github.com/xiaojinpro/xjp-gateway/handlers/anthropic"
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
@@ -102,8 +103,13 @@ func (g *Gateway) tpmFor(*call) int {
 }
 
 // estimateTokens is what a request is charged when admitted: its prompt
-// and the most it may answer.
-func (g *Gateway) estimateTokens(req *unified.Request) int {
+// and the most it may answer; nothing for a request that only counts
+// tokens (Anthropic's count_tokens), which uses none.
+func (g *Gateway) estimateTokens(c *call) int {
+	if d, ok := c.dialect.(anthropicin.Dialect); ok && d.CountTokens {
+		return 0
+	}
+	req := c.req
 	out := defaultEstimateOutput
 	switch {
 	case req.MaxTokens != nil && *req.MaxTokens > 0:
@@ -129,12 +135,12 @@ func (g *Gateway) admitTokens(r *http.Request, c *call) *unified.Error {
 		if tpm <= 0 {
 			return nil
 		}
-		return g.admitTokensLocally(c, tpm, g.estimateTokens(c.req))
+		return g.admitTokensLocally(c, tpm, g.estimateTokens(c))
 	}
 	if rpm <= 0 && tpm <= 0 && quota <= 0 {
 		return nil
 	}
-	est := g.estimateTokens(c.req)
+	est := g.estimateTokens(c)
 	var seed int64
 	if quota > 0 {
 		// What the durable ledger knows (from memory, but for a key's

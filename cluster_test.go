@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xiaojinpro/xjp-gateway/auth"
+	anthropicin "github.com/xiaojinpro/xjp-gateway/handlers/anthropic"
 	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
 	"github.com/xiaojinpro/xjp-gateway/internal/redistest"
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
@@ -64,9 +65,13 @@ func TestEstimateTokens(t *testing.T) {
 		{"the default", 0, 0, nil, 6 + defaultEstimateOutput},
 	} {
 		g := &Gateway{RateLimit: tc.rl, Limits: &Limits{MaxOutputTokens: tc.limit}}
-		if got := g.estimateTokens(chatRequest(tc.maxTokens)); got != tc.want {
+		if got := g.estimateTokens(&call{dialect: openaiin.Dialect{}, req: chatRequest(tc.maxTokens)}); got != tc.want {
 			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
 		}
+	}
+	g := &Gateway{Limits: &Limits{}}
+	if got := g.estimateTokens(&call{dialect: anthropicin.Dialect{CountTokens: true}, req: chatRequest(100)}); got != 0 {
+		t.Errorf("count_tokens is charged %d tokens", got)
 	}
 }
 
