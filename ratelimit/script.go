@@ -14,6 +14,10 @@ import "github.com/redis/go-redis/v9"
 // charge passes while tat stays within one burst of now. Keys expire when
 // their bucket is full, which is the state a missing key stands for.
 //
+// The day's quota key is named inside the script (the day comes from
+// Redis's clock): it shares the hash tag of the declared keys, so it is
+// in their slot, which Redis Cluster accepts.
+//
 // Every number is in milliseconds of Redis's clock (TIME), so that the
 // instances' clocks do not matter. ARGV[7] overrides it in tests.
 
