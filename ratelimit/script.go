@@ -14,9 +14,10 @@ import "github.com/redis/go-redis/v9"
 // charge passes while tat stays within one burst of now. Keys expire when
 // their bucket is full, which is the state a missing key stands for.
 //
-// The day's quota key is named inside the script (the day comes from
-// Redis's clock): it shares the hash tag of the declared keys, so it is
-// in their slot, which Redis Cluster accepts.
+// The day's quota key is named inside the script, since the day comes
+// from Redis's clock. It shares the declared keys' hash tag, hence their
+// cluster slot, should the limiter ever run on Redis Cluster (today it
+// uses a single-node client).
 //
 // Every number is in milliseconds of Redis's clock (TIME), so that the
 // instances' clocks do not matter. ARGV[7] overrides it in tests.
