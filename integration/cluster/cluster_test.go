@@ -28,10 +28,17 @@ func TestCluster(t *testing.T) {
 	dsn := pgtest.Migrated(t)
 	_, prefix := redistest.Client(t)
 	admin := pgtest.Connect(t, dsn)
+	// gateway-2 reaches the rate-limit store through a proxy that can
+	// take Redis away from it.
+	proxy, proxied := redistest.Proxy(t)
 
 	var insts []*instance
 	for i := range 3 {
 		name := fmt.Sprintf("gateway-%d", i)
+		storeURL := redistest.URL()
+		if i == 2 {
+			storeURL = proxied
+		}
 		insts = append(insts, startInstance(t, name, fmt.Sprintf(`
 		provider echo echo
 		model echo-1 {
@@ -54,21 +61,23 @@ func TestCluster(t *testing.T) {
 			url %s
 			prefix %sidem:
 		}`, pgtest.WithParam(dsn, "application_name", name), estimateOutput,
-			redistest.URL(), prefix, redistest.URL(), prefix)))
+			storeURL, prefix, redistest.URL(), prefix)))
 	}
-	c := &cluster{t: t, insts: insts, admin: admin}
+	c := &cluster{t: t, insts: insts, admin: admin, proxy: proxy}
 
 	t.Run("RateLimit", c.testRateLimit)
 	t.Run("Quota", c.testQuota)
 	t.Run("QuotaWithoutMaxTokens", c.testQuotaWithoutMaxTokens)
 	t.Run("Revocation", c.testRevocation)
 	t.Run("Idempotency", c.testIdempotency)
+	t.Run("RedisFailure", c.testRedisFailure)
 }
 
 type cluster struct {
 	t     *testing.T
 	insts []*instance
 	admin *pgx.Conn
+	proxy *pgtest.Proxy // between gateway-2 and its rate-limit store
 }
 
 func (c *cluster) createKey(t *testing.T, spec postgres.KeySpec) *postgres.NewKey {
@@ -331,5 +340,57 @@ func (c *cluster) testIdempotency(t *testing.T) {
 	other := chat(t, c.insts[2], k.Secret, "another body", 0, "Idempotency-Key", "cluster-1")
 	if other.status != 422 {
 		t.Errorf("the key with another body on another instance: %d %s", other.status, other.body)
+	}
+}
+
+// With on_failure closed, an instance that cannot reach Redis refuses
+// limited keys with 503 in the caller's dialect, while the others carry
+// on; once Redis is back it admits them again.
+func (c *cluster) testRedisFailure(t *testing.T) {
+	k := c.createKey(t, postgres.KeySpec{RPM: 1000})
+	cut := c.insts[2]
+	if r := chat(t, cut, k.Secret, "hi", 0); r.status != 200 {
+		t.Fatalf("before the cut: %d %s", r.status, r.body)
+	}
+	c.proxy.Stop()
+	r := chat(t, cut, k.Secret, "hi", 0)
+	if r.status != 503 || r.errorCode() != "service_unavailable" || !strings.Contains(string(r.body), "rate limits") {
+		t.Errorf("OpenAI client, Redis cut: %d %s", r.status, r.body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, cut.url()+"/v1/messages",
+		strings.NewReader(`{"model":"echo-1","max_tokens":16,"messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("X-Api-Key", k.Secret)
+	req.Header.Set("Anthropic-Version", "2023-06-01")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var ae struct {
+		Type  string `json:"type"`
+		Error struct {
+			Type string `json:"type"`
+		} `json:"error"`
+	}
+	if resp.StatusCode != 503 || json.Unmarshal(body, &ae) != nil || ae.Type != "error" || ae.Error.Type == "" {
+		t.Errorf("Anthropic client, Redis cut: %d %s", resp.StatusCode, body)
+	}
+	if r := chat(t, c.insts[0], k.Secret, "hi", 0); r.status != 200 {
+		t.Errorf("an instance that reaches Redis: %d %s", r.status, r.body)
+	}
+
+	c.proxy.Start()
+	deadline := time.Now().Add(30 * time.Second) // a hang guard
+	for {
+		r := chat(t, cut, k.Secret, "hi", 0)
+		if r.status == 200 {
+			break
+		}
+		if r.status != 503 || time.Now().After(deadline) {
+			t.Fatalf("after Redis came back: %d %s", r.status, r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
