@@ -11,6 +11,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/xiaojinpro/xjp-gateway/internal/redistest"
 )
@@ -206,7 +208,10 @@ func TestRedisFailureAndRecovery(t *testing.T) {
 	}
 	defer release()
 	_, prefix := redistest.Client(t)
-	r := NewRedis(client, RedisConfig{Prefix: prefix, Timeout: time.Second, Backoff: 50 * time.Millisecond})
+	core, logs := observer.New(zap.InfoLevel)
+	logger := zap.New(core)
+	r := NewRedis(client, RedisConfig{Prefix: prefix, Timeout: time.Second, Backoff: 50 * time.Millisecond,
+		Logger: func() *zap.Logger { return logger }})
 	ctx := context.Background()
 	q := Request{RPM: 1, Burst: 100}
 	if _, err := r.Admit(ctx, "k", q); err != nil {
@@ -249,6 +254,12 @@ func TestRedisFailureAndRecovery(t *testing.T) {
 	}
 	if r.downUntil.Load() != 0 {
 		t.Error("the backoff outlived the recovery")
+	}
+	// One line for the outage (the log is throttled), one for the recovery.
+	down := logs.FilterMessage("rate-limit store unreachable; applying the on_failure policy").Len()
+	up := logs.FilterMessage("rate-limit store reachable again").Len()
+	if down != 1 || up != 1 || logs.Len() != 2 {
+		t.Errorf("logged %d failures and %d recoveries in %d lines; want 1, 1, 2", down, up, logs.Len())
 	}
 }
 
