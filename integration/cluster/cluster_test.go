@@ -252,8 +252,9 @@ func (c *cluster) testQuota(t *testing.T) {
 // Without max_tokens, a request reserves its prompt and estimate_output
 // tokens, and may use more: the quota is exceeded by at most the excess
 // of the requests in flight (admitted, not yet reconciled) when it ran
-// out. A request is reconciled as its handler ends, after its answer is
-// written, so each of C clients has at most two in flight: the bound is
+// out. A request is reconciled as its handler ends, just after its
+// answer is written, so each of C clients has one request in flight and
+// at most, in practice, one more being reconciled: the bound checked is
 // 2C × (largest answer − estimate_output).
 func (c *cluster) testQuotaWithoutMaxTokens(t *testing.T) {
 	const quota = 3000
