@@ -177,10 +177,17 @@ func (g *Gateway) admitTokens(r *http.Request, c *call) *unified.Error {
 	case ratelimit.RefusedTokens:
 		return tokenLimitError(tpm, est, a.RetryAfter)
 	default:
-		return &unified.Error{Kind: unified.KindQuota, Code: "insufficient_quota", RetryAfter: a.RetryAfter,
-			Message: fmt.Sprintf("This request may use up to %d tokens, more than is left of this API key's daily quota of %d tokens (%d used or reserved); it renews at 00:00 UTC. A smaller max_tokens may fit.",
-				est, quota, min(a.QuotaUsed, quota))}
+		return quotaError(quota, est, a.QuotaUsed, a.RetryAfter)
 	}
+}
+
+func quotaError(quota int64, est int, used int64, retry time.Duration) *unified.Error {
+	msg := fmt.Sprintf("This API key has used its daily quota of %d tokens; it renews at 00:00 UTC.", quota)
+	if used < quota {
+		msg = fmt.Sprintf("This request may use up to %d tokens, more than the %d left of this API key's daily quota of %d tokens (the rest is used or reserved by requests in flight); it renews at 00:00 UTC. A smaller max_tokens may fit.",
+			est, quota-used, quota)
+	}
+	return &unified.Error{Kind: unified.KindQuota, Code: "insufficient_quota", RetryAfter: retry, Message: msg}
 }
 
 // admitTokensLocally charges the request's estimate to the key's
