@@ -2,11 +2,13 @@ package xjpgateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/xiaojinpro/xjp-gateway/auth"
@@ -216,5 +218,59 @@ func TestLocalTokensPerMinute(t *testing.T) {
 	g.setLimitHeaders(w, c, nil)
 	if w.Header().Get("X-Ratelimit-Limit-Tokens") != "200" || w.Header().Get("X-Ratelimit-Limit-Requests") != "" {
 		t.Errorf("headers %v", w.Header())
+	}
+}
+
+// provisionCluster resolves the url's placeholders, validates the
+// options, shares the Redis client across configurations (a reload) and
+// registers the failure counter in Caddy's registry.
+func TestProvisionCluster(t *testing.T) {
+	t.Setenv("XJP_TEST_RL_REDIS", "redis://127.0.0.1:1/0") // nothing listens there
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	provision := func(store *RateLimitStore) (*Gateway, error) {
+		g := testGateway(&RateLimit{DefaultRPM: 10, Store: store}, nil)
+		return g, g.provisionCluster(ctx)
+	}
+	for _, bad := range []*RateLimitStore{
+		{Type: "memcached", URL: "x"},
+		{Type: "redis"},
+		{Type: "redis", URL: "{env.XJP_TEST_UNSET_VARIABLE}"},
+		{Type: "redis", URL: "redis://x", OnFailure: "maybe"},
+		{Type: "redis", URL: "redis://x", Timeout: -1},
+	} {
+		if _, err := provision(bad); err == nil {
+			t.Errorf("%+v: provisioned", bad)
+		}
+	}
+
+	store := &RateLimitStore{Type: "redis", URL: "{env.XJP_TEST_RL_REDIS}", OnFailure: "closed"}
+	a, err := provision(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := provision(store) // the next configuration of a reload
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.cluster.failOpen || a.cluster.store == nil {
+		t.Errorf("cluster %+v", a.cluster)
+	}
+	if _, err := admitCall(b, &auth.Key{ID: "provisioned"}, chatRequest(1)); err == nil || err.Kind != unified.KindUnavailable {
+		t.Errorf("with Redis unreachable and on_failure closed: %v", err)
+	}
+	families, gerr := ctx.GetMetricsRegistry().Gather()
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	found := false
+	for _, f := range families {
+		found = found || f.GetName() == "xjp_ratelimit_store_failures_total"
+	}
+	if !found {
+		t.Error("xjp_ratelimit_store_failures_total is not in Caddy's metrics registry")
+	}
+	if err := errors.Join(a.releaseCluster(), b.releaseCluster()); err != nil {
+		t.Fatal(err)
 	}
 }
