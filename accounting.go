@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/xiaojinpro/xjp-gateway/ratelimit"
@@ -16,25 +15,12 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/usage"
 )
 
-// RateLimit sets the requests per minute of keys that have no limit of
-// their own (a key's rate_limit_rpm in the postgres store overrides it).
-// Each key has a token bucket: it may send Burst requests at once, and
-// DefaultRPM per minute on average. Buckets live in the process and
-// survive config reloads.
-type RateLimit struct {
-	// DefaultRPM is the requests per minute of a key without its own
-	// limit. 0 (the default) leaves such keys unlimited.
-	DefaultRPM int `json:"default_rpm,omitempty"`
-	// Burst is how many requests a key may send at once. Default: the
-	// key's requests per minute (a whole minute's worth).
-	Burst int `json:"burst,omitempty"`
-}
-
-// provisionAccounting acquires the rate limiters and, when the key store
-// keeps accounts (the postgres store), its usage ledger.
-func (g *Gateway) provisionAccounting() error {
-	if rl := g.RateLimit; rl != nil && (rl.DefaultRPM < 0 || rl.Burst < 0) {
-		return fmt.Errorf("rate_limit: default_rpm and burst must not be negative")
+// provisionAccounting acquires the rate limiters (and the shared store,
+// cluster.go) and, when the key store keeps accounts (the postgres
+// store), its usage ledger.
+func (g *Gateway) provisionAccounting(ctx caddy.Context) error {
+	if rl := g.RateLimit; rl != nil && (rl.DefaultRPM < 0 || rl.Burst < 0 || rl.DefaultTPM < 0 || rl.EstimateOutput < 0) {
+		return fmt.Errorf("rate_limit: default_rpm, default_tpm, burst and estimate_output must not be negative")
 	}
 	reg, release, err := ratelimit.Acquire()
 	if err != nil {
@@ -44,25 +30,36 @@ func (g *Gateway) provisionAccounting() error {
 	if p, ok := g.keys.(usage.Provider); ok {
 		g.accounts = p.Accountant()
 	}
-	return nil
+	return g.provisionCluster(ctx)
 }
 
 // releaseAccounting undoes provisionAccounting.
 func (g *Gateway) releaseAccounting() error {
+	err := g.releaseCluster()
 	if g.releaseLimiters == nil {
-		return nil
+		return err
 	}
-	return g.releaseLimiters()
+	return errors.Join(err, g.releaseLimiters())
 }
 
 // enforceLimits admits an authenticated request under its key's rate
 // limit and daily token quota. From here on the request is accounted:
-// record writes its usage row.
+// record writes its usage row. With a shared store, the limits are
+// decided once the request is decoded (admitTokens), in one call.
 func (g *Gateway) enforceLimits(r *http.Request, c *call) *unified.Error {
 	if g.accounts != nil {
 		g.accounts.Begin()
 		c.accounted = true
 	}
+	if g.cluster != nil {
+		return nil
+	}
+	return g.enforceLocalLimits(r, c)
+}
+
+// enforceLocalLimits checks the key's rate limit in this process and its
+// daily quota against the counts this instance knows.
+func (g *Gateway) enforceLocalLimits(r *http.Request, c *call) *unified.Error {
 	if rpm, burst := g.rateFor(c); rpm > 0 {
 		d := g.limiters.Allow(c.key.ID, rpm, burst, time.Now())
 		c.rate = &d
@@ -146,6 +143,22 @@ func (m *meteredStream) Next() (unified.Event, error) {
 	return ev, err
 }
 
+// chargedUsage is what the request is charged for: the provider's
+// count, or, for a stream that ended without a usage report (it broke,
+// or the client left), what it produced.
+func (c *call) chargedUsage() unified.Usage {
+	u := c.usage
+	if c.produced > 0 {
+		if u.OutputTokens == 0 {
+			u.OutputTokens = (c.produced + 3) / 4 // unified.EstimateTokens of the text
+		}
+		if u.InputTokens == 0 && c.req != nil {
+			u.InputTokens = c.req.EstimateInputTokens()
+		}
+	}
+	return u
+}
+
 // statusClientClosed is the status recorded for a request whose client
 // went away before the answer was complete (nginx's convention).
 const statusClientClosed = 499
@@ -153,10 +166,11 @@ const statusClientClosed = 499
 // account hands the request's usage row to the ledger, which charges its
 // tokens to the key's daily count.
 func (g *Gateway) account(c *call) {
+	g.reconcile(c)
 	if !c.accounted {
 		return
 	}
-	u, status := c.billedUsage(), c.status()
+	u, status := c.chargedUsage(), c.status()
 	rec := &usage.Record{
 		Time:             c.start,
 		RequestID:        c.id,
@@ -177,42 +191,4 @@ func (g *Gateway) account(c *call) {
 		rec.Model = c.req.Model
 	}
 	g.accounts.Record(rec)
-}
-
-// parseRateLimit parses
-//
-//	rate_limit {
-//	    default_rpm <n>
-//	    burst       <n>
-//	}
-func (g *Gateway) parseRateLimit(d *caddyfile.Dispenser) error {
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	if g.RateLimit != nil {
-		return d.Err("rate_limit is already specified")
-	}
-	g.RateLimit = new(RateLimit)
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		opt := d.Val()
-		var dst *int
-		switch opt {
-		case "default_rpm":
-			dst = &g.RateLimit.DefaultRPM
-		case "burst":
-			dst = &g.RateLimit.Burst
-		default:
-			return d.Errf("unrecognized rate_limit option %q", opt)
-		}
-		var s string
-		if !d.AllArgs(&s) {
-			return d.ArgErr()
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return d.Errf("rate_limit %s: want a positive integer, got %q", opt, s)
-		}
-		*dst = n
-	}
-	return nil
 }

@@ -76,8 +76,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    }
 //	    stream_keepalive <duration>|off # default 15s
 //	    rate_limit {                    # per API key
-//	        default_rpm <n>             # keys without their own limit; default unlimited
-//	        burst       <n>             # default: the key's requests per minute
+//	        default_rpm     <n>         # keys without their own limit; default unlimited
+//	        default_tpm     <n>         # tokens per minute (prompt + answer); default unlimited
+//	        burst           <n>         # default: the key's requests per minute
+//	        estimate_output <n>         # answer tokens reserved without max_tokens; default 4096
+//	        store local|redis [<url>] { # default local (this process); redis: shared by instances
+//	            url        <url>        # e.g. {env.XJP_REDIS_URL}
+//	            prefix     <string>     # default xjp:rl:
+//	            on_failure open|closed  # Redis unreachable: local limits, or 503; default open
+//	            timeout    <duration>   # per Redis call; default 250ms
+//	        }
 //	    }
 //	    idempotency [memory|redis|off] { # default: memory
 //	        header   <field>            # default Idempotency-Key

@@ -125,6 +125,7 @@ type Gateway struct {
 	limiters        *ratelimit.Registry
 	releaseLimiters func() error
 	accounts        usage.Accountant
+	cluster         *clusterLimits // the shared rate-limit store (cluster.go); nil without one
 
 	idem *idempotent // nil when idempotency keys are off
 	// releaseBreakers give back the routes' circuit breakers, which
@@ -232,7 +233,7 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("key store module %T does not authenticate keys", mod)
 	}
 	g.keys = store
-	if err := g.provisionAccounting(); err != nil {
+	if err := g.provisionAccounting(ctx); err != nil {
 		return err
 	}
 

@@ -62,7 +62,7 @@ func (g *Gateway) observeEnd(c *call) {
 	}
 	c.obs.started = false
 	metrics.RequestEnded()
-	u, status := c.billedUsage(), c.status()
+	u, status := c.chargedUsage(), c.status()
 	m := metrics.Request{
 		Provider:         c.route.Provider,
 		Tenant:           g.tenantLabel(c),
@@ -157,7 +157,7 @@ func (f *accessLogFields) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	enc.AddInt("attempts", c.attempts)
 	enc.AddBool("fallback", c.fallback)
-	u := c.billedUsage()
+	u := c.chargedUsage()
 	enc.AddInt("input_tokens", u.InputTokens)
 	enc.AddInt("output_tokens", u.OutputTokens)
 	if u.CachedInput > 0 {

@@ -22,19 +22,3 @@ func (c *call) status() int {
 	}
 	return http.StatusOK
 }
-
-// billedUsage is the usage the request is charged for: what the provider
-// reported, and for a stream that ended without a usage report (it broke,
-// or the client left) an estimate of what it produced.
-func (c *call) billedUsage() unified.Usage {
-	u := c.usage
-	if c.produced > 0 {
-		if u.OutputTokens == 0 {
-			u.OutputTokens = (c.produced + 3) / 4 // unified.EstimateTokens of the text
-		}
-		if u.InputTokens == 0 && c.req != nil {
-			u.InputTokens = c.req.EstimateInputTokens()
-		}
-	}
-	return u
-}

@@ -57,6 +57,7 @@ type call struct {
 	ttft          time.Duration
 	produced      int
 	upstreamEnded bool
+	reservation   *reservation // tokens charged at admission, reconciled at the end (cluster.go)
 
 	obs observation // metrics, trace and access log (observe.go)
 }
@@ -135,7 +136,10 @@ func (g *Gateway) admit(r *http.Request, c *call) *unified.Error {
 			Message: "this API key may not use the model " + strconv.Quote(req.Model)}
 	}
 	c.model = m
-	return g.validate(c)
+	if err := g.validate(c); err != nil {
+		return err
+	}
+	return g.admitTokens(r, c)
 }
 
 func (g *Gateway) authenticate(r *http.Request) (*auth.Key, *unified.Error) {

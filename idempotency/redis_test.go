@@ -2,50 +2,14 @@ package idempotency
 
 import (
 	"context"
-	"crypto/rand"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
+	"github.com/xiaojinpro/xjp-gateway/internal/redistest"
 )
 
-// testRedis connects to XJP_TEST_REDIS_URL (default the local server)
-// and returns a client and a key prefix of the test's own, whose keys are
-// deleted when the test ends. It fails when Redis cannot be reached.
-func testRedis(t *testing.T) (*redis.Client, string) {
-	t.Helper()
-	url := os.Getenv("XJP_TEST_REDIS_URL")
-	if url == "" {
-		url = "redis://127.0.0.1:6379/0"
-	}
-	opt, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatalf("XJP_TEST_REDIS_URL: %v", err)
-	}
-	client := redis.NewClient(opt)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := client.Ping(ctx).Err(); err != nil {
-		t.Fatalf("Redis at %s is not reachable (start it, or set XJP_TEST_REDIS_URL): %v", url, err)
-	}
-	prefix := "xjp-test:" + rand.Text() + ":"
-	t.Cleanup(func() {
-		ctx := context.Background()
-		keys, err := client.Keys(ctx, prefix+"*").Result()
-		if err == nil && len(keys) > 0 {
-			err = client.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			t.Errorf("cleaning up %s*: %v", prefix, err)
-		}
-		client.Close()
-	})
-	return client, prefix
-}
-
 func newTestRedis(t *testing.T, waiting func()) *Redis {
-	client, prefix := testRedis(t)
+	client, prefix := redistest.Client(t)
 	s := NewRedis(client, prefix, 2*time.Second)
 	s.poll, s.maxPoll = time.Millisecond, 20*time.Millisecond
 	s.waiting = waiting

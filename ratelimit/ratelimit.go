@@ -29,11 +29,25 @@ type Decision struct {
 	Reset time.Duration
 	// RetryAfter is how long a refused request should wait.
 	RetryAfter time.Duration
+	// Tokens is the key's tokens-per-minute state; its Limit is 0 when
+	// the key has no token limit.
+	Tokens TokenState
+}
+
+// TokenState is what the token rate-limit headers report.
+type TokenState struct {
+	// Limit is the key's tokens per minute.
+	Limit int
+	// Remaining is how many tokens the key may spend right now.
+	Remaining int
+	// Reset is how long until the key's token budget is whole again.
+	Reset time.Duration
 }
 
 // Registry holds one limiter per key.
 type Registry struct {
 	limiters sync.Map // key id → *limiter
+	tokens   sync.Map // key id → *tokenBucket (tokens per minute)
 	stop     chan struct{}
 	done     chan struct{}
 }
@@ -108,6 +122,7 @@ func (r *Registry) run(every time.Duration) {
 		select {
 		case now := <-t.C:
 			r.sweep(now)
+			r.sweepTokens(now)
 		case <-r.stop:
 			return
 		}
@@ -148,20 +163,35 @@ func Acquire() (*Registry, func() error, error) {
 }
 
 // SetHeaders writes the rate-limit headers clients of the dialect read:
-// OpenAI's x-ratelimit-*-requests (reset as a duration such as "1s" or
-// "6m0s"), Anthropic's anthropic-ratelimit-requests-* (reset as an RFC
-// 3339 time). A refused request also gets Retry-After and
+// OpenAI's x-ratelimit-*-requests and x-ratelimit-*-tokens (reset as a
+// duration such as "1s" or "6m0s"), Anthropic's
+// anthropic-ratelimit-requests-* and anthropic-ratelimit-tokens-* (reset
+// as an RFC 3339 time), each for the limits the key has. A refused request also gets Retry-After and
 // retry-after-ms, which both dialects' SDKs honour.
 func SetHeaders(h http.Header, dialect string, d Decision, now time.Time) {
 	switch dialect {
 	case "anthropic":
-		h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.Itoa(d.Limit))
-		h.Set("Anthropic-Ratelimit-Requests-Remaining", strconv.Itoa(d.Remaining))
-		h.Set("Anthropic-Ratelimit-Requests-Reset", now.Add(d.Reset).UTC().Format(time.RFC3339))
+		if d.Limit > 0 {
+			h.Set("Anthropic-Ratelimit-Requests-Limit", strconv.Itoa(d.Limit))
+			h.Set("Anthropic-Ratelimit-Requests-Remaining", strconv.Itoa(d.Remaining))
+			h.Set("Anthropic-Ratelimit-Requests-Reset", now.Add(d.Reset).UTC().Format(time.RFC3339))
+		}
+		if t := d.Tokens; t.Limit > 0 {
+			h.Set("Anthropic-Ratelimit-Tokens-Limit", strconv.Itoa(t.Limit))
+			h.Set("Anthropic-Ratelimit-Tokens-Remaining", strconv.Itoa(t.Remaining))
+			h.Set("Anthropic-Ratelimit-Tokens-Reset", now.Add(t.Reset).UTC().Format(time.RFC3339))
+		}
 	default:
-		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(d.Limit))
-		h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(d.Remaining))
-		h.Set("X-Ratelimit-Reset-Requests", FormatReset(d.Reset))
+		if d.Limit > 0 {
+			h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(d.Limit))
+			h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(d.Remaining))
+			h.Set("X-Ratelimit-Reset-Requests", FormatReset(d.Reset))
+		}
+		if t := d.Tokens; t.Limit > 0 {
+			h.Set("X-Ratelimit-Limit-Tokens", strconv.Itoa(t.Limit))
+			h.Set("X-Ratelimit-Remaining-Tokens", strconv.Itoa(t.Remaining))
+			h.Set("X-Ratelimit-Reset-Tokens", FormatReset(t.Reset))
+		}
 	}
 	if !d.Allowed {
 		h.Set("Retry-After", strconv.Itoa(int(math.Ceil(d.RetryAfter.Seconds()))))

@@ -76,6 +76,7 @@ func TestSweepForgetsOnlyRefilledIdleLimiters(t *testing.T) {
 func TestSetHeaders(t *testing.T) {
 	allowed := Decision{Allowed: true, Limit: 60, Remaining: 9, Reset: 1500 * time.Millisecond}
 	refused := Decision{Limit: 60, Remaining: 0, Reset: 10 * time.Second, RetryAfter: 1200 * time.Millisecond}
+	tokensOnly := Decision{Allowed: true, Tokens: TokenState{Limit: 1000, Remaining: 250, Reset: 45 * time.Second}}
 	for _, tc := range []struct {
 		name    string
 		dialect string
@@ -96,6 +97,14 @@ func TestSetHeaders(t *testing.T) {
 		}},
 		{"anthropic refused", "anthropic", refused, map[string]string{
 			"Anthropic-Ratelimit-Requests-Reset": "2025-03-01T12:00:10Z", "Retry-After": "2",
+		}},
+		{"openai tokens only", "openai", tokensOnly, map[string]string{
+			"X-Ratelimit-Limit-Tokens": "1000", "X-Ratelimit-Remaining-Tokens": "250",
+			"X-Ratelimit-Reset-Tokens": "45s", "X-Ratelimit-Limit-Requests": "",
+		}},
+		{"anthropic tokens only", "anthropic", tokensOnly, map[string]string{
+			"Anthropic-Ratelimit-Tokens-Limit": "1000", "Anthropic-Ratelimit-Tokens-Remaining": "250",
+			"Anthropic-Ratelimit-Tokens-Reset": "2025-03-01T12:00:45Z", "Anthropic-Ratelimit-Requests-Limit": "",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

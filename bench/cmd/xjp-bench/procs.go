@@ -181,6 +181,22 @@ func gatewaySite(mockAddr string) string {
 	}`, mockAddr, benchKey)
 }
 
+// clusterSite is gatewaySite with the cluster limiter: every request is
+// admitted by one script call to the Redis at redisURL, against limits
+// high enough never to refuse (the cost measured is the call's).
+func clusterSite(mockAddr, redisURL string) string {
+	site := gatewaySite(mockAddr)
+	return strings.TrimSuffix(site, "\t}") + fmt.Sprintf(`	rate_limit {
+			default_rpm 1000000000
+			default_tpm 1000000000
+			store redis %s {
+				prefix xjp-bench:rl:
+				on_failure closed
+			}
+		}
+	}`, redisURL)
+}
+
 // load runs one load-generator child pinned beside the mock and returns
 // its result.
 func (e *env) load(ctx context.Context, args []string) (*loadgen.Result, error) {

@@ -35,6 +35,10 @@ var lanes = []lane{
 	{name: "xjp", server: "xjp", dialect: "openai", path: "/v1/chat/completions", model: "bench-mock"},
 	{name: "xjp-translate", server: "xjp", dialect: "anthropic", path: "/v1/messages", model: "bench-mock"},
 	{name: "xjp-echo", server: "xjp", dialect: "openai", path: "/v1/chat/completions", model: "bench-echo"},
+	// xjp-cluster is xjp-echo with every request admitted by the cluster
+	// limiter in Redis (-redis): compared with xjp-echo it shows the
+	// limiter's added latency.
+	{name: "xjp-cluster", server: "xjp-cluster", dialect: "openai", path: "/v1/chat/completions", model: "bench-echo", off: "needs Redis (-redis)"},
 }
 
 // runConfig is the matrix.
@@ -49,6 +53,7 @@ type runConfig struct {
 	chunkDelay time.Duration
 	caddyIdle  int
 	profile    []string // lanes to profile
+	redis      string   // the xjp-cluster lane's Redis
 }
 
 // cell is one (mode, concurrency, lane) of the matrix, over all rounds.
@@ -77,9 +82,10 @@ func cmdRun(args []string) error {
 	caddyIdle := fs.Int("caddy-idle", 512, "reverse_proxy keepalive_idle_conns_per_host (0 = Caddy's default, 32)")
 	prof := fs.String("profile", "", "lanes to CPU-profile through Caddy's admin pprof endpoint, in round 1 (e.g. xjp)")
 	quick := fs.Bool("quick", false, "a sanity run: 1 round, 300ms warm-up, 1s per cell")
+	redisURL := fs.String("redis", "redis://127.0.0.1:6379/0", "the Redis of the xjp-cluster lane")
 	_ = fs.Parse(args)
 
-	cfg := runConfig{rounds: *rounds, warmup: *warmup, duration: *duration, chunks: *chunks, chunkDelay: *chunkDelay, caddyIdle: *caddyIdle}
+	cfg := runConfig{rounds: *rounds, warmup: *warmup, duration: *duration, chunks: *chunks, chunkDelay: *chunkDelay, caddyIdle: *caddyIdle, redis: *redisURL}
 	if *quick {
 		cfg.rounds, cfg.warmup, cfg.duration = 1, 300*time.Millisecond, time.Second
 	}
@@ -137,7 +143,7 @@ func pickLanes(list string) ([]lane, error) {
 	for _, name := range strings.Split(list, ",") {
 		i := slices.IndexFunc(lanes, func(l lane) bool { return l.name == strings.TrimSpace(name) })
 		if i < 0 {
-			return nil, fmt.Errorf("unknown lane %q (lanes: direct, caddy-proxy, xjp, xjp-translate, xjp-echo)", name)
+			return nil, fmt.Errorf("unknown lane %q (lanes: direct, caddy-proxy, xjp, xjp-translate, xjp-echo, xjp-cluster)", name)
 		}
 		out = append(out, lanes[i])
 	}
@@ -170,6 +176,14 @@ func runMatrix(ctx context.Context, e *env, cfg runConfig) error {
 		}
 		defer p.stop()
 		servers["xjp"] = p
+	}
+	if need["xjp-cluster"] {
+		p, err := e.startCaddy(ctx, "xjp-cluster", clusterSite(mock.addr, cfg.redis))
+		if err != nil {
+			return err
+		}
+		defer p.stop()
+		servers["xjp-cluster"] = p
 	}
 
 	fmt.Fprintf(os.Stderr, "machine: %s\npinning: load generator + mock on cpus %q, Caddy/gateway on cpus %q\n", machine(), e.loadCPUs, e.gwCPUs)
