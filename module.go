@@ -104,8 +104,10 @@ type Gateway struct {
 
 	// HealthPath, when set, is a path (e.g. /healthz) where the gateway
 	// answers readiness probes: GET gives 200 when it can serve and 503
-	// when its key store's database is not usable (checked at most once a
-	// second, with a one-second timeout). Default: no readiness endpoint.
+	// when its key store's database is not usable, or, in cluster mode
+	// with on_failure closed, when its Redis is down (each checked at most
+	// once a second, with a one-second timeout). Default: no readiness
+	// endpoint.
 	HealthPath string `json:"health_path,omitempty"`
 
 	// Metrics tunes the xjp_* Prometheus series.
@@ -126,6 +128,7 @@ type Gateway struct {
 	releaseLimiters func() error
 	accounts        usage.Accountant
 	cluster         *clusterLimits // the shared rate-limit store (cluster.go); nil without one
+	clusterProbe    *probe         // the readiness probe's last look at the cluster's Redis (health.go)
 
 	idem *idempotent // nil when idempotency keys are off
 	// releaseBreakers give back the routes' circuit breakers, which

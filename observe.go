@@ -40,6 +40,7 @@ func (g *Gateway) provisionObservability(ctx caddy.Context) error {
 	if g.Metrics == nil {
 		g.Metrics = new(Metrics)
 	}
+	g.clusterProbe = new(probe)
 	return metrics.Register(ctx.GetMetricsRegistry())
 }
 
