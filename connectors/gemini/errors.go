@@ -82,9 +82,13 @@ func (g *googleError) retryDelay() time.Duration {
 	return 0
 }
 
-// scrubbed removes the gateway's project id from an upstream message: it
-// is the operator's business, not the client's.
+// scrubbed removes the API key (Google echoes it in some messages) and the
+// gateway's project id from an upstream message: both are the operator's
+// business, not the client's.
 func (e *engine) scrubbed(msg string) string {
+	if k := e.key(); k != "" {
+		msg = strings.ReplaceAll(msg, k, "[redacted]")
+	}
 	if e.project != "" {
 		msg = strings.ReplaceAll(msg, e.project, "[project]")
 	}
