@@ -97,6 +97,8 @@ type Gateway struct {
 	routes    *routing.Table
 	created   int64 // reported as the creation time of every model
 	logger    *zap.Logger
+	// keyStoreErrors throttles the "key store failed" log line.
+	keyStoreErrors logThrottle
 
 	// limiters are the process's per-key rate limiters; accounts is the
 	// key store's usage ledger, when it keeps one (postgres).
@@ -178,6 +180,7 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 // table. It does no network I/O.
 func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
+	g.keyStoreErrors.every = keyStoreLogInterval
 	g.created = time.Now().Unix()
 
 	g.providers = make(map[string]connectors.Connector, len(g.Providers))
