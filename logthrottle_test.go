@@ -28,7 +28,7 @@ func TestKeyStoreFailureLogIsThrottled(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	g := &Gateway{keys: brokenStore{}, logger: zap.New(core)}
-	g.keyStoreErrors = logThrottle{every: keyStoreLogInterval, now: func() time.Time { return now }}
+	g.keyStoreErrors = &logThrottle{every: keyStoreLogInterval, now: func() time.Time { return now }}
 
 	call := func() {
 		t.Helper()

@@ -98,7 +98,7 @@ type Gateway struct {
 	created   int64 // reported as the creation time of every model
 	logger    *zap.Logger
 	// keyStoreErrors throttles the "key store failed" log line.
-	keyStoreErrors logThrottle
+	keyStoreErrors *logThrottle
 
 	// limiters are the process's per-key rate limiters; accounts is the
 	// key store's usage ledger, when it keeps one (postgres).
@@ -180,7 +180,7 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 // table. It does no network I/O.
 func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
-	g.keyStoreErrors.every = keyStoreLogInterval
+	g.keyStoreErrors = &logThrottle{every: keyStoreLogInterval}
 	g.created = time.Now().Unix()
 
 	g.providers = make(map[string]connectors.Connector, len(g.Providers))
@@ -193,6 +193,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 			conn, ok := m.(connectors.Connector)
 			if !ok {
 				return fmt.Errorf("provider %q: module %T is not a connector", name, m)
+			}
+			if n, ok := conn.(connectors.Named); ok {
+				n.SetName(name)
 			}
 			g.providers[name] = conn
 		}
