@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,11 +104,7 @@ func (d *sweepDialect) mutate(rng *rand.Rand) (string, []byte) {
 	case 0: // truncated JSON
 		return "truncated", base[:1+rng.IntN(len(base)-1)]
 	case 1: // a field of the wrong type or out of range
-		fields := make([]string, 0, len(d.wrong))
-		for f := range d.wrong {
-			fields = append(fields, f)
-		}
-		sortStrings(fields)
+		fields := slices.Sorted(maps.Keys(d.wrong)) // in a fixed order, for the seed
 		f := fields[rng.IntN(len(fields))]
 		vals := d.wrong[f]
 		return "wrong " + f, setMember(base, f, vals[rng.IntN(len(vals))])
@@ -245,12 +243,4 @@ func memberValue(b []byte, name string) (int, int) {
 
 func insertAt(b []byte, i int, s string) []byte {
 	return []byte(string(b[:i]) + s + string(b[i:]))
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
