@@ -20,7 +20,8 @@ type logThrottle struct {
 	suppressed int
 }
 
-// keyStoreLogInterval is how often a failing key store is logged.
+// keyStoreLogInterval is how often a failing key store (or idempotency
+// store) is logged.
 const keyStoreLogInterval = 10 * time.Second
 
 // log writes msg at ERROR through l unless a line went out less than

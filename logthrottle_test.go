@@ -12,6 +12,8 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/xiaojinpro/xjp-gateway/auth"
+	openaiin "github.com/xiaojinpro/xjp-gateway/handlers/openai"
+	"github.com/xiaojinpro/xjp-gateway/idempotency"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
 
@@ -59,5 +61,36 @@ func TestKeyStoreFailureLogIsThrottled(t *testing.T) {
 	}
 	if got[1].Level != zapcore.ErrorLevel {
 		t.Errorf("level %v, want error", got[1].Level)
+	}
+}
+
+type brokenIdempotencyStore struct{}
+
+func (brokenIdempotencyStore) Begin(context.Context, idempotency.Key, idempotency.Fingerprint) (idempotency.Claim, *idempotency.Response, error) {
+	return nil, nil, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+}
+
+// TestIdempotencyStoreFailureLogIsThrottled: a Redis outage answers each
+// request with an idempotency key with 503 and logs once per interval.
+func TestIdempotencyStoreFailureLogIsThrottled(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	g := testGateway(nil, nil)
+	g.logger = zap.New(core)
+	g.idem = &idempotent{header: "Idempotency-Key", store: brokenIdempotencyStore{},
+		storeErrors: &logThrottle{every: keyStoreLogInterval, now: func() time.Time { return now }}}
+	for i := range 100 {
+		r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
+		r.Header.Set("Idempotency-Key", "k")
+		c := &call{id: "req", start: time.Now(), dialect: openaiin.Dialect{}, ctx: r.Context(),
+			key: &auth.Key{ID: "k", Tenant: "t"}, body: []byte(`{}`)}
+		w := httptest.NewRecorder()
+		g.executeOnce(w, r, c)
+		if w.Code != 503 {
+			t.Fatalf("request %d: status %d", i, w.Code)
+		}
+	}
+	if n := logs.FilterMessage("idempotency store failed").Len(); n != 1 {
+		t.Fatalf("%d log lines for 100 failures within the interval, want 1", n)
 	}
 }
