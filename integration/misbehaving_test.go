@@ -94,21 +94,29 @@ func misbehaviours(written *atomic.Int64) map[string]http.HandlerFunc {
 
 func misbehavingConfig(t *testing.T, written *atomic.Int64) string {
 	var providers, models strings.Builder
+	// Each behaviour is served to a provider of every wire family: the
+	// OpenAI one (openrouter), Anthropic's and Gemini's; the behaviours do
+	// not depend on the path, and what is not a valid event of the
+	// family is garbage or silence to it.
 	add := func(name, baseURL string) {
-		fmt.Fprintf(&providers, `
-		provider %s openrouter {
-			base_url %s
-			api_key %s
+		for _, typ := range []struct{ suffix, typ, key string }{
+			{"", "openrouter", providerKey}, {"-ant", "anthropic", anthropicKey}, {"-gm", "gemini", hygieneGeminiKey},
+		} {
+			fmt.Fprintf(&providers, `
+		provider %[1]s%[2]s %[3]s {
+			base_url %[4]s
+			api_key %[5]s
 			timeouts {
 				first_byte 500ms
 				stream_idle 300ms
-				total 1500ms
+				total 1s
 			}
-		}`, name, baseURL, providerKey)
-		fmt.Fprintf(&models, `
-		model bad-%s {
-			primary %s openai/gpt-4o
-		}`, name, name)
+		}`, name, typ.suffix, typ.typ, baseURL, typ.key)
+			fmt.Fprintf(&models, `
+		model bad-%[1]s%[2]s {
+			primary %[1]s%[2]s upstream-model
+		}`, name, typ.suffix)
+		}
 	}
 	for name, h := range misbehaviours(written) {
 		srv := httptest.NewServer(h)
@@ -159,25 +167,28 @@ func TestMisbehavingUpstreams(t *testing.T) {
 		{"untrusted", "cannot reach provider untrusted"},
 	}
 	for _, tc := range cases {
-		for _, dialect := range []string{"openai", "anthropic"} {
-			for _, stream := range []bool{false, true} {
-				t.Run(fmt.Sprintf("%s/%s/stream=%v", tc.provider, dialect, stream), func(t *testing.T) {
-					written.Store(0)
-					status, body := misbehavingCall(t, client, dialect, "bad-"+tc.provider, stream)
-					checkDialectFailure(t, dialect, status, body, tc.want)
-					if tc.provider == "huge" {
-						// The gateway stopped reading soon after its limit
-						// (8 MiB for a stream's event, 32 MiB for a whole
-						// answer); the rest is socket buffers.
-						limit := int64(32 << 20)
-						if stream {
-							limit = 8 << 20
+		for _, family := range []string{"", "-ant", "-gm"} {
+			for _, dialect := range []string{"openai", "anthropic"} {
+				for _, stream := range []bool{false, true} {
+					provider := tc.provider + family
+					t.Run(fmt.Sprintf("%s/%s/stream=%v", provider, dialect, stream), func(t *testing.T) {
+						written.Store(0)
+						status, body := misbehavingCall(t, client, dialect, "bad-"+provider, stream)
+						checkDialectFailure(t, dialect, status, body, tc.want+family)
+						if tc.provider == "huge" {
+							// The gateway stopped reading soon after its limit
+							// (8 MiB for a stream's event, 32 MiB for a whole
+							// answer); the rest is socket buffers.
+							limit := int64(32 << 20)
+							if stream {
+								limit = 8 << 20
+							}
+							if n := written.Load(); n > limit+16<<20 {
+								t.Errorf("the gateway read %d MiB of one event", n>>20)
+							}
 						}
-						if n := written.Load(); n > limit+16<<20 {
-							t.Errorf("the gateway read %d MiB of one event", n>>20)
-						}
-					}
-				})
+					})
+				}
 			}
 		}
 	}
