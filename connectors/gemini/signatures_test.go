@@ -1,6 +1,7 @@
 package gemini
 
 import (
+	"crypto/rand"
 	"reflect"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 // and it becomes one the encoder sends back.
 func TestStreamSignatureBeforeItsText(t *testing.T) {
 	t.Parallel()
-	const sig = "U2lnbmVkQnlHZW1pbmkyNQ=="
+	sig := "U2lnbmVk" + rand.Text() // new to the process-wide cache, whatever ran before
 	body := `data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Thinking.","thought":true}]}}],"responseId":"r","modelVersion":"gemini-2.5-pro"}
 
 data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Answer.","thoughtSignature":"` + sig + `"}]},"finishReason":"STOP"}]}
@@ -42,8 +43,9 @@ data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Answer.","thou
 
 func TestSignatureCacheOwn(t *testing.T) {
 	t.Parallel()
-	signatures.remember("call_own_1", "f", "Q2FsbFNpZw==")
-	if !signatures.own("Q2FsbFNpZw==") {
+	sig := "Q2FsbA" + rand.Text()
+	signatures.remember("call_own_1", "f", sig)
+	if !signatures.own(sig) {
 		t.Error("a remembered call signature is not own")
 	}
 	if signatures.own("") || signatures.own("Rm9yZWlnbg==") {
