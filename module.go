@@ -7,6 +7,7 @@
 package xjpgateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,11 @@ type Gateway struct {
 	routes    *routing.Table
 	created   int64 // reported as the creation time of every model
 	logger    *zap.Logger
+	// keyStoreErrors throttles the "key store failed" log line.
+	keyStoreErrors *logThrottle
+	// exiting is cancelled when the process exits (shutdown.go).
+	exiting context.Context
+	exitNow context.CancelFunc
 
 	// limiters are the process's per-key rate limiters; accounts is the
 	// key store's usage ledger, when it keeps one (postgres).
@@ -180,6 +186,8 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 // table. It does no network I/O.
 func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
+	g.keyStoreErrors = &logThrottle{every: keyStoreLogInterval}
+	g.provisionExit(ctx)
 	g.created = time.Now().Unix()
 
 	g.providers = make(map[string]connectors.Connector, len(g.Providers))
@@ -192,6 +200,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 			conn, ok := m.(connectors.Connector)
 			if !ok {
 				return fmt.Errorf("provider %q: module %T is not a connector", name, m)
+			}
+			if n, ok := conn.(connectors.Named); ok {
+				n.SetName(name)
 			}
 			g.providers[name] = conn
 		}
@@ -253,6 +264,8 @@ func (g *Gateway) Cleanup() error {
 // ServeHTTP answers the gateway's endpoints and hands every other path to
 // the next handler.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	r, done := g.untilExit(r)
+	defer done()
 	switch r.URL.Path {
 	case "/v1/chat/completions":
 		if r.Method != http.MethodPost {

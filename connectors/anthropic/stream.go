@@ -138,6 +138,11 @@ func (s *stream) decode(name string, data []byte) error {
 		}
 		s.push(unified.Event{Type: unified.EventStart, ID: e.Message.ID, Name: e.Message.Model, Usage: usage(&e.Message.Usage, &s.usage)})
 	case "content_block_start":
+		if e.Index > len(s.blocks)+maxBlockGap {
+			// Blocks are numbered 0, 1, …; a wild index would make the
+			// stream allocate its way to it.
+			return unified.Errorf(unified.KindUpstream, "provider %s sent content block %d after %d blocks", s.p.name, e.Index, len(s.blocks))
+		}
 		s.blockStart(e.Index, e.ContentBlock)
 	case "content_block_delta":
 		s.blockDelta(e.Index, e.Delta)
@@ -161,6 +166,10 @@ func (s *stream) decode(name string, data []byte) error {
 	// Unknown events are tolerated, as the API asks.
 	return nil
 }
+
+// maxBlockGap is how far past the blocks seen so far a content block may
+// start; Anthropic numbers them consecutively.
+const maxBlockGap = 64
 
 func (s *stream) block(i int) *block {
 	if i < 0 || i >= len(s.blocks) {
