@@ -126,6 +126,9 @@ type meteredStream struct {
 
 func meter(c *call, s unified.Stream) unified.Stream { return &meteredStream{Stream: s, c: c} }
 
+// Pending implements unified.Pender.
+func (m *meteredStream) Pending() bool { return unified.Pending(m.Stream) }
+
 func (m *meteredStream) Next() (unified.Event, error) {
 	ev, err := m.Stream.Next()
 	if errors.Is(err, io.EOF) {

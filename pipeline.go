@@ -270,14 +270,21 @@ func (g *Gateway) stream(w http.ResponseWriter, c *call, guard *resilience.Guard
 	}
 
 	g.setRouteHeaders(w, c)
-	sw, stopKeepAlive := handlers.KeepAlive(c.dialect.NewStream(w, c.meta()), time.Duration(g.StreamKeepAlive))
+	gate := newFlushGate(w)
+	sw, stopKeepAlive := handlers.KeepAlive(c.dialect.NewStream(gate, c.meta()), time.Duration(g.StreamKeepAlive))
 	defer stopKeepAlive()
 	for err == nil {
 		if ev.Type == unified.EventStart || ev.Type == unified.EventUsage {
 			c.usage.Merge(ev.Usage)
 		}
+		gate.hold.Store(true)
 		if werr := sw.Event(ev); werr != nil {
 			return true, nil // the client is gone; closing the stream cancels the upstream call
+		}
+		// Only now may the stream read ahead: ev's bytes may be its buffer.
+		gate.hold.Store(false)
+		if !unified.Pending(st) {
+			_ = gate.FlushError() // the next event is not here yet: send this one
 		}
 		t0 = time.Now()
 		ev, err = st.Next()
