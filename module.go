@@ -101,6 +101,8 @@ type Gateway struct {
 	logger    *zap.Logger
 	// keyStoreErrors throttles the "key store failed" log line.
 	keyStoreErrors *logThrottle
+	// quotaReadErrors throttles "reading a key's token count failed".
+	quotaReadErrors *logThrottle
 	// exiting is cancelled when the process exits (shutdown.go).
 	exiting context.Context
 	exitNow context.CancelFunc
@@ -187,6 +189,7 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
 	g.keyStoreErrors = &logThrottle{every: keyStoreLogInterval}
+	g.quotaReadErrors = &logThrottle{every: keyStoreLogInterval}
 	g.provisionExit(ctx)
 	g.created = time.Now().Unix()
 
