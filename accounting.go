@@ -72,7 +72,7 @@ func (g *Gateway) enforceLocalLimits(r *http.Request, c *call) *unified.Error {
 	if quota := c.key.QuotaTokensDaily; quota > 0 && g.accounts != nil {
 		used, err := g.accounts.TokensToday(r.Context(), c.key.ID)
 		if err != nil {
-			g.logger.Error("reading a key's token count failed", zap.String("key_id", c.key.ID), zap.Error(err))
+			g.quotaReadErrors.log(g.logger, "reading a key's token count failed", zap.String("key_id", c.key.ID), zap.Error(err))
 			return &unified.Error{Kind: unified.KindUnavailable,
 				Message: "the gateway cannot check this API key's token quota right now; try again shortly"}
 		}
@@ -124,6 +124,9 @@ type meteredStream struct {
 }
 
 func meter(c *call, s unified.Stream) unified.Stream { return &meteredStream{Stream: s, c: c} }
+
+// Pending implements unified.Pender.
+func (m *meteredStream) Pending() bool { return unified.Pending(m.Stream) }
 
 func (m *meteredStream) Next() (unified.Event, error) {
 	ev, err := m.Stream.Next()

@@ -80,6 +80,9 @@ type idempotent struct {
 	maxBody int
 	store   idempotency.Store
 	release func() error
+	// storeErrors throttles the "idempotency store failed" log line, so
+	// that a Redis outage cannot flood the log.
+	storeErrors *logThrottle
 }
 
 // provisionIdempotency acquires the store; it does no network I/O.
@@ -98,6 +101,8 @@ func (g *Gateway) provisionIdempotency() error {
 		header:  orDefault(cfg.Header, defaultIdempotencyHeader),
 		ttl:     orDefault(time.Duration(cfg.TTL), defaultIdempotencyTTL),
 		maxBody: int(orDefault(cfg.MaxBody, defaultIdempotencyMaxBody)),
+
+		storeErrors: &logThrottle{every: keyStoreLogInterval},
 	}
 	switch cfg.Store {
 	case "", "memory":
@@ -176,7 +181,7 @@ func (g *Gateway) executeOnce(w http.ResponseWriter, r *http.Request, c *call) {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		g.fail(w, c, unified.AsError(err)) // the client left while waiting
 	case err != nil:
-		g.logger.Error("idempotency store failed", zap.String("request_id", c.id), zap.Error(err))
+		g.idem.storeErrors.log(g.logger, "idempotency store failed", zap.String("request_id", c.id), zap.Error(err))
 		g.fail(w, c, &unified.Error{Kind: unified.KindUnavailable, Retryable: true,
 			Message: "the gateway cannot check idempotency keys right now; try again shortly"})
 	case resp != nil:

@@ -7,6 +7,7 @@
 package xjpgateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -121,6 +122,13 @@ type Gateway struct {
 	routes    *routing.Table
 	created   int64 // reported as the creation time of every model
 	logger    *zap.Logger
+	// keyStoreErrors throttles the "key store failed" log line.
+	keyStoreErrors *logThrottle
+	// quotaReadErrors throttles "reading a key's token count failed".
+	quotaReadErrors *logThrottle
+	// exiting is cancelled when the process exits (shutdown.go).
+	exiting context.Context
+	exitNow context.CancelFunc
 
 	// limiters are the process's per-key rate limiters; accounts is the
 	// key store's usage ledger, when it keeps one (postgres).
@@ -204,6 +212,9 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 // table. It does no network I/O.
 func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
+	g.keyStoreErrors = &logThrottle{every: keyStoreLogInterval}
+	g.quotaReadErrors = &logThrottle{every: keyStoreLogInterval}
+	g.provisionExit(ctx)
 	g.created = time.Now().Unix()
 	if err := g.provisionObservability(ctx); err != nil {
 		return err
@@ -219,6 +230,9 @@ func (g *Gateway) Provision(ctx caddy.Context) error {
 			conn, ok := m.(connectors.Connector)
 			if !ok {
 				return fmt.Errorf("provider %q: module %T is not a connector", name, m)
+			}
+			if n, ok := conn.(connectors.Named); ok {
+				n.SetName(name)
 			}
 			g.providers[name] = conn
 		}
@@ -284,6 +298,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		g.serveHealth(w, r)
 		return nil
 	}
+	r, done := g.untilExit(r)
+	defer done()
 	switch r.URL.Path {
 	case "/v1/chat/completions":
 		if r.Method != http.MethodPost {

@@ -155,7 +155,7 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Key, *unified.Error) {
 	case errors.Is(err, auth.ErrUnknownKey):
 		return nil, &unified.Error{Kind: unified.KindAuthentication, Message: "invalid API key"}
 	default:
-		g.logger.Error("key store failed", zap.Error(err))
+		g.keyStoreErrors.log(g.logger, "key store failed", zap.Error(err))
 		return nil, &unified.Error{Kind: unified.KindUnavailable,
 			Message: "the gateway cannot check API keys right now; try again shortly"}
 	}
@@ -280,7 +280,8 @@ func (g *Gateway) stream(w http.ResponseWriter, c *call, guard *resilience.Guard
 	}
 
 	g.setRouteHeaders(w, c)
-	sw, stopKeepAlive := handlers.KeepAlive(c.dialect.NewStream(w, c.meta()), time.Duration(g.StreamKeepAlive))
+	gate := newFlushGate(w)
+	sw, stopKeepAlive := handlers.KeepAlive(c.dialect.NewStream(gate, c.meta()), time.Duration(g.StreamKeepAlive))
 	defer stopKeepAlive()
 	metrics.StreamStarted()
 	defer metrics.StreamEnded()
@@ -289,8 +290,14 @@ func (g *Gateway) stream(w http.ResponseWriter, c *call, guard *resilience.Guard
 			c.usage.Merge(ev.Usage)
 		}
 		c.noteEvent(&ev)
+		gate.hold.Store(true)
 		if werr := sw.Event(ev); werr != nil {
 			return true, nil // the client is gone; closing the stream cancels the upstream call
+		}
+		// Only now may the stream read ahead: ev's bytes may be its buffer.
+		gate.hold.Store(false)
+		if !unified.Pending(st) {
+			_ = gate.FlushError() // the next event is not here yet: send this one
 		}
 		t0 = time.Now()
 		ev, err = st.Next()

@@ -27,6 +27,15 @@ type Connector interface {
 	Stream(ctx context.Context, req *unified.Request) (unified.Stream, error)
 }
 
+// Named is implemented by connectors whose failures name the provider.
+// The gateway calls SetName after provisioning with the name the provider
+// has in the config (the Caddyfile's provider <name>), so that an error
+// says which of several providers of one type failed; until then the
+// connector uses its type name.
+type Named interface {
+	SetName(name string)
+}
+
 // Capabilities describes a provider.
 type Capabilities struct {
 	// Dialect is the provider's wire family ("openai", "anthropic",

@@ -73,6 +73,13 @@ func freePort() (int, error) {
 // global options.
 func loadCaddyfile(t *testing.T, sites string) *caddytest.Tester {
 	t.Helper()
+	return loadCaddyfileGlobals(t, "", sites)
+}
+
+// loadCaddyfileGlobals is loadCaddyfile with more global options (a log
+// block, say).
+func loadCaddyfileGlobals(t *testing.T, globals, sites string) *caddytest.Tester {
+	t.Helper()
 	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{
 		AdminPort:          ports.admin,
 		TestRequestTimeout: 30 * time.Second,
@@ -86,8 +93,9 @@ func loadCaddyfile(t *testing.T, sites string) *caddytest.Tester {
 	http_port %d
 	https_port %d
 	storage file_system %s
+%s
 }
-%s`, ports.admin, ports.http, ports.https, dataDir, sites)
+%s`, ports.admin, ports.http, ports.https, dataDir, globals, sites)
 	tester.InitServer(cfg, "caddyfile")
 	if t.Failed() {
 		t.FailNow()

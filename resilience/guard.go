@@ -106,6 +106,9 @@ func (s *guardedStream) Next() (unified.Event, error) {
 	return ev, nil
 }
 
+// Pending implements unified.Pender.
+func (s *guardedStream) Pending() bool { return unified.Pending(s.Stream) }
+
 // event notes that an event arrived: the wait for the first byte is over
 // and the wait for the next event starts.
 func (g *Guard) event() {

@@ -67,6 +67,19 @@ type Stream interface {
 	Close() error
 }
 
+// Pender is a Stream that knows when Next has an event ready, without
+// waiting on the network: a writer relaying a burst of events then leaves
+// its output unflushed until the burst is over.
+type Pender interface {
+	Pending() bool
+}
+
+// Pending reports whether s has an event ready; false when s cannot tell.
+func Pending(s Stream) bool {
+	p, ok := s.(Pender)
+	return ok && p.Pending()
+}
+
 // Collect reads s to the end and assembles the whole response.
 func Collect(s Stream) (*Response, error) {
 	defer s.Close()

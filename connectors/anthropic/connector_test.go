@@ -48,7 +48,7 @@ func newFake(t *testing.T, status int, body []byte, headers ...string) *fakeServ
 	return f
 }
 
-func provisioned(t *testing.T, url string) *Anthropic {
+func provisioned(t testing.TB, url string) *Anthropic {
 	t.Helper()
 	p := &Anthropic{Common: connectors.Common{BaseURL: url, APIKey: secret, Headers: map[string]string{"Anthropic-Beta": "configured-2025"}}}
 	if err := p.Provision(caddy.Context{}); err != nil {

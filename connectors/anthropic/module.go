@@ -267,8 +267,13 @@ var (
 	_ caddy.CleanerUpper      = (*Anthropic)(nil)
 	_ caddyfile.Unmarshaler   = (*Anthropic)(nil)
 	_ connectors.Connector    = (*Anthropic)(nil)
+	_ connectors.Named        = (*Anthropic)(nil)
 	_ connectors.TokenCounter = (*Anthropic)(nil)
 	_ caddy.Provisioner       = (*Clewdr)(nil)
 	_ caddyfile.Unmarshaler   = (*Clewdr)(nil)
 	_ connectors.Connector    = (*Clewdr)(nil)
+	_ connectors.Named        = (*Clewdr)(nil)
 )
+
+// SetName implements connectors.Named.
+func (p *Anthropic) SetName(name string) { p.name = name }

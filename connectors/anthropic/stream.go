@@ -25,8 +25,8 @@ type stream struct {
 	sse    *sse.Reader
 	native bool
 
-	queue []unified.Event
-	next  int
+	queue connectors.Queue
+	err   error // what ended the stream, for Next once the queue drains
 	ev    anthropicwire.StreamEvent
 
 	stopped  bool // message_stop arrived
@@ -57,34 +57,46 @@ const (
 )
 
 func (p *Anthropic) newStream(ctx context.Context, resp *http.Response, native bool) *stream {
-	return &stream{ctx: ctx, p: p, body: resp.Body, sse: sse.NewReader(resp.Body, 0), native: native,
-		queue: make([]unified.Event, 0, 4)}
+	return &stream{ctx: ctx, p: p, body: resp.Body, sse: sse.NewReader(resp.Body, 0), native: native}
 }
 
 // Next implements unified.Stream.
 func (s *stream) Next() (unified.Event, error) {
 	for {
-		if s.next < len(s.queue) {
-			s.next++
-			return s.queue[s.next-1], nil
+		if ev, ok := s.queue.Pop(); ok {
+			return ev, nil
 		}
-		s.queue, s.next = s.queue[:0], 0
+		if s.err != nil {
+			return unified.Event{}, s.err
+		}
 		if s.stopped {
 			s.drain()
 			return unified.Event{}, io.EOF
 		}
-		ev, err := s.sse.Next()
-		switch {
-		case errors.Is(err, io.EOF):
-			return unified.Event{}, &unified.Error{Kind: unified.KindUpstream, Retryable: true,
-				Message: "stream from provider " + s.p.name + " ended before the answer was complete"}
-		case err != nil:
-			return unified.Event{}, connectors.StreamBroken(s.ctx, s.p.name, err)
-		}
-		if err := s.decode(eventName(ev.Name), ev.Data); err != nil {
-			return unified.Event{}, err
-		}
+		s.err = s.step()
 	}
+}
+
+// Pending implements unified.Pender: it takes in the upstream events that
+// have already arrived until one makes an event for the client.
+func (s *stream) Pending() bool {
+	for s.queue.Len() == 0 && s.err == nil && !s.stopped && s.sse.Buffered() {
+		s.err = s.step()
+	}
+	return s.queue.Len() > 0
+}
+
+// step reads one upstream event and queues what it means.
+func (s *stream) step() error {
+	ev, err := s.sse.Next()
+	switch {
+	case errors.Is(err, io.EOF):
+		return &unified.Error{Kind: unified.KindUpstream, Retryable: true,
+			Message: "stream from provider " + s.p.name + " ended before the answer was complete"}
+	case err != nil:
+		return connectors.StreamBroken(s.ctx, s.p.name, err)
+	}
+	return s.decode(eventName(ev.Name), ev.Data)
 }
 
 // drain reads what is left of the body after message_stop, so that the
@@ -97,7 +109,7 @@ func (s *stream) drain() {
 	}
 }
 
-func (s *stream) push(ev unified.Event) { s.queue = append(s.queue, ev) }
+func (s *stream) push(ev unified.Event) { s.queue.Push(ev) }
 
 func (s *stream) decode(name string, data []byte) error {
 	if name == "" {
@@ -138,6 +150,11 @@ func (s *stream) decode(name string, data []byte) error {
 		}
 		s.push(unified.Event{Type: unified.EventStart, ID: e.Message.ID, Name: e.Message.Model, Usage: usage(&e.Message.Usage, &s.usage)})
 	case "content_block_start":
+		if e.Index > len(s.blocks)+maxBlockGap {
+			// Blocks are numbered 0, 1, …; a wild index would make the
+			// stream allocate its way to it.
+			return unified.Errorf(unified.KindUpstream, "provider %s sent content block %d after %d blocks", s.p.name, e.Index, len(s.blocks))
+		}
 		s.blockStart(e.Index, e.ContentBlock)
 	case "content_block_delta":
 		s.blockDelta(e.Index, e.Delta)
@@ -161,6 +178,10 @@ func (s *stream) decode(name string, data []byte) error {
 	// Unknown events are tolerated, as the API asks.
 	return nil
 }
+
+// maxBlockGap is how far past the blocks seen so far a content block may
+// start; Anthropic numbers them consecutively.
+const maxBlockGap = 64
 
 func (s *stream) block(i int) *block {
 	if i < 0 || i >= len(s.blocks) {

@@ -66,6 +66,18 @@ type tokenSource struct {
 	stop    chan struct{}
 	stopped sync.Once
 	lastErr string // last refresh error logged, to log each kind once
+
+	// sent is the access token last put on a request, scrubbed from
+	// upstream messages that quote it.
+	sent atomic.Pointer[string]
+}
+
+// lastSent returns the access token last sent, or "".
+func (ts *tokenSource) lastSent() string {
+	if p := ts.sent.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // credentialsJSON finds the credentials as Application Default Credentials
@@ -214,6 +226,10 @@ func (ts *tokenSource) authorize(ctx context.Context, h http.Header) error {
 		typ = "Bearer"
 	}
 	h.Set("Authorization", typ+" "+tok.Value)
+	if p := ts.sent.Load(); p == nil || *p != tok.Value {
+		v := tok.Value
+		ts.sent.Store(&v)
+	}
 	if ts.quotaProject != "" {
 		h.Set("X-Goog-User-Project", ts.quotaProject)
 	}

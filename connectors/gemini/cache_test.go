@@ -52,7 +52,7 @@ func TestLRUExpiry(t *testing.T) {
 
 func TestSignatureCache(t *testing.T) {
 	t.Parallel()
-	s := signatureCache{newLRU[signedCall](1<<20, time.Hour)}
+	s := signatureCache{newLRU[signedCall](1<<20, time.Hour), newLRU[struct{}](1<<20, time.Hour)}
 	s.remember("call_1", "get_weather", "c2ln")
 	s.remember("", "get_weather", "c2ln") // nothing to key by
 	s.remember("call_2", "get_weather", "")

@@ -90,15 +90,29 @@ func (t *translator) part(p *part, push func(unified.Event)) {
 		return
 	case p.Text != "" && p.Thought:
 		push(unified.Event{Type: unified.EventReasoning, Text: p.Text})
+		t.sign(p.ThoughtSignature, push)
 	case p.Text != "":
+		// Gemini puts the signature of the thoughts before it on the
+		// first answer part; it goes out before that part's text, so
+		// that a client's open reasoning block (Anthropic's thinking
+		// block, closed by the text) receives it.
+		t.sign(p.ThoughtSignature, push)
 		push(unified.Event{Type: unified.EventText, Text: p.Text})
+	default:
+		// A signature on an otherwise empty part.
+		t.sign(p.ThoughtSignature, push)
 	}
-	// A signature on a text or thought part (often an otherwise empty
-	// one) signs the turn's reasoning.
-	if p.ThoughtSignature != "" && !t.signed {
-		t.signed = true
-		push(unified.Event{Type: unified.EventReasoningSignature, Text: p.ThoughtSignature})
+}
+
+// sign emits the turn's reasoning signature, once: Gemini sends one per
+// turn, and later copies would be concatenated.
+func (t *translator) sign(sig string, push func(unified.Event)) {
+	if sig == "" || t.signed {
+		return
 	}
+	t.signed = true
+	signatures.produced(sig)
+	push(unified.Event{Type: unified.EventReasoningSignature, Text: sig})
 }
 
 // finishReason maps Gemini's finishReason. A turn that called functions

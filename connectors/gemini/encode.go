@@ -186,6 +186,7 @@ func (enc *encoder) userParts(content []unified.Part, i int) ([]part, error) {
 // modelParts writes an assistant turn: its text, then its function calls
 // with their thought signatures. A signature that came with reasoning (a
 // thinking part) goes back on the first text part, where Gemini put it.
+// Signatures Gemini did not give (see signatures) are left out.
 func (enc *encoder) modelParts(m *unified.Message, i int, answered map[string]bool) ([]part, error) {
 	parts := make([]part, 0, len(m.Content)+len(m.ToolCalls))
 	var reasoningSig string
@@ -196,7 +197,10 @@ func (enc *encoder) modelParts(m *unified.Message, i int, answered map[string]bo
 				parts = append(parts, part{Text: p.Text})
 			}
 		case unified.PartThinking:
-			if reasoningSig == "" {
+			// Only Gemini's own signatures go back: one from another
+			// provider (Claude's, after a switch of model) fails
+			// Gemini's check and the whole request with it.
+			if reasoningSig == "" && signatures.own(p.Signature) {
 				reasoningSig = p.Signature
 			}
 		}
@@ -220,6 +224,9 @@ func (enc *encoder) modelParts(m *unified.Message, i int, answered map[string]bo
 				"the arguments of tool call %q are not a JSON object", tc.ID)
 		}
 		sig := tc.Signature
+		if !signatures.own(sig) {
+			sig = ""
+		}
 		if sig == "" {
 			sig = signatures.lookup(tc.ID, tc.Name)
 		}

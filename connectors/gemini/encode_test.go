@@ -17,6 +17,7 @@ var weather = unified.Tool{Name: "get_weather", Description: "Current weather fo
 func TestEncodeFullRequest(t *testing.T) {
 	t.Parallel()
 	e := testEngine(t)
+	signatures.produced("CpgCAdHt") // as if Gemini had given it
 	e.safety = []SafetySetting{{Category: "HARM_CATEGORY_DANGEROUS_CONTENT", Threshold: "BLOCK_ONLY_HIGH"}}
 	req := &unified.Request{
 		Model: "gemini-2.5-flash",
@@ -139,6 +140,19 @@ func TestEncodeTurns(t *testing.T) {
 				{"role":"user","parts":[{"text":"Bye"}]}]`,
 		},
 		{
+			name: "signatures Gemini did not give (Claude's, after a switch of model) are left out",
+			msgs: []unified.Message{
+				userText("Hi"),
+				{Role: unified.RoleAssistant, Content: []unified.Part{
+					{Type: unified.PartThinking, Text: "Claude thought.", Signature: "Q2xhdWRlU2lnbmF0dXJl"},
+					unified.Text("Hello!"),
+				}, ToolCalls: []unified.ToolCall{{ID: "toolu_1", Name: "f", Arguments: `{}`, Signature: "Q2xhdWRlU2lnbmF0dXJl"}}},
+				{Role: unified.RoleTool, ToolCallID: "toolu_1", Content: []unified.Part{unified.Text("ok")}},
+			},
+			want: `[{"role":"user","parts":[{"text":"Hi"}]},{"role":"model","parts":[{"text":"Hello!"},{"functionCall":{"id":"toolu_1","name":"f","args":{}}}]},
+				{"role":"user","parts":[{"functionResponse":{"id":"toolu_1","name":"f","response":{"output":"ok"}}}]}]`,
+		},
+		{
 			name: "media: inline data, gs:// and https files with a MIME type from the extension or the kind",
 			msgs: []unified.Message{{Role: unified.RoleUser, Content: []unified.Part{
 				unified.Text("Compare these."),
@@ -159,6 +173,7 @@ func TestEncodeTurns(t *testing.T) {
 		},
 	}
 	e := testEngine(t)
+	signatures.produced("c2lnbmVk") // as if Gemini had given it
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -148,3 +148,6 @@ func (e *engine) post(ctx context.Context, req *unified.Request, stream bool) (*
 	}
 	return resp, nil
 }
+
+// SetName implements connectors.Named.
+func (e *engine) SetName(name string) { e.name = name }

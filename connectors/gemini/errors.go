@@ -2,6 +2,7 @@ package gemini
 
 import (
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -82,9 +83,26 @@ func (g *googleError) retryDelay() time.Duration {
 	return 0
 }
 
-// scrubbed removes the gateway's project id from an upstream message: it
-// is the operator's business, not the client's.
+// googleToken matches Google OAuth access tokens.
+var googleToken = regexp.MustCompile(`ya29\.[A-Za-z0-9._~+/=-]+`)
+
+// scrubbed removes the credentials (the API key or OAuth access tokens,
+// which Google or a proxy before it may quote) and the gateway's project
+// id from an upstream message: all are the operator's business, not the
+// client's.
 func (e *engine) scrubbed(msg string) string {
+	if k := e.key(); k != "" {
+		msg = strings.ReplaceAll(msg, k, "[redacted]")
+	}
+	if e.tokens != nil {
+		if tok := e.tokens.lastSent(); tok != "" {
+			msg = strings.ReplaceAll(msg, tok, "[redacted]")
+		}
+	}
+	if strings.Contains(msg, "ya29.") {
+		// Google access tokens; an older one than the last sent.
+		msg = googleToken.ReplaceAllString(msg, "[redacted]")
+	}
 	if e.project != "" {
 		msg = strings.ReplaceAll(msg, e.project, "[project]")
 	}

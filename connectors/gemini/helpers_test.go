@@ -86,7 +86,7 @@ func (u *upstream) last(t *testing.T) recorded {
 }
 
 // newExpress is a vertex provider in express mode pointed at base.
-func newExpress(t *testing.T, base string, mod func(*Vertex)) *Vertex {
+func newExpress(t testing.TB, base string, mod func(*Vertex)) *Vertex {
 	t.Helper()
 	v := &Vertex{}
 	v.BaseURL, v.APIKey = base, testKey
@@ -104,7 +104,7 @@ func newExpress(t *testing.T, base string, mod func(*Vertex)) *Vertex {
 }
 
 // testEngine is an engine for encoding and decoding tests.
-func testEngine(t *testing.T) *engine {
+func testEngine(t testing.TB) *engine {
 	return &newExpress(t, "http://127.0.0.1:1", nil).engine
 }
 

@@ -23,51 +23,65 @@ type stream struct {
 	sse  *sse.Reader
 	t    translator
 
-	queue []unified.Event
-	next  int
+	queue connectors.Queue
+	err   error // what ended the stream, for Next once the queue drains
 	done  bool
 }
 
 func (e *engine) newStream(ctx context.Context, resp *http.Response) *stream {
 	r := sse.NewReader(resp.Body, 0)
 	r.AcceptBareJSON()
-	s := &stream{ctx: ctx, e: e, body: resp.Body, sse: r, queue: make([]unified.Event, 0, 4)}
+	s := &stream{ctx: ctx, e: e, body: resp.Body, sse: r}
 	s.t.e = e
 	return s
 }
 
-func (s *stream) push(ev unified.Event) { s.queue = append(s.queue, ev) }
+func (s *stream) push(ev unified.Event) { s.queue.Push(ev) }
 
 // Next implements unified.Stream.
 func (s *stream) Next() (unified.Event, error) {
 	for {
-		if s.next < len(s.queue) {
-			s.next++
-			return s.queue[s.next-1], nil
+		if ev, ok := s.queue.Pop(); ok {
+			return ev, nil
 		}
-		s.queue, s.next = s.queue[:0], 0
+		if s.err != nil {
+			return unified.Event{}, s.err
+		}
 		if s.done {
 			return unified.Event{}, io.EOF
 		}
-		ev, err := s.sse.Next()
-		switch {
-		case errors.Is(err, io.EOF):
-			if err := s.t.end(s.push, false); err != nil {
-				return unified.Event{}, err
-			}
-			s.done = true
-		case err != nil:
-			return unified.Event{}, connectors.StreamBroken(s.ctx, s.e.name, err)
-		default:
-			var chunk generateResponse
-			if err := json.Unmarshal(ev.Data, &chunk); err != nil {
-				return unified.Event{}, unified.Errorf(unified.KindUpstream, "provider %s sent an unreadable stream event", s.e.name)
-			}
-			if err := s.t.chunk(&chunk, s.push); err != nil {
-				return unified.Event{}, err
-			}
-		}
+		s.err = s.step()
 	}
+}
+
+// Pending implements unified.Pender: it takes in the upstream events that
+// have already arrived until one makes an event for the client.
+func (s *stream) Pending() bool {
+	for s.queue.Len() == 0 && s.err == nil && !s.done && s.sse.Buffered() {
+		s.err = s.step()
+	}
+	return s.queue.Len() > 0
+}
+
+// step reads one upstream event and queues what it means.
+func (s *stream) step() error {
+	ev, err := s.sse.Next()
+	switch {
+	case errors.Is(err, io.EOF):
+		if err := s.t.end(s.push, false); err != nil {
+			return err
+		}
+		s.done = true
+	case err != nil:
+		return connectors.StreamBroken(s.ctx, s.e.name, err)
+	default:
+		var chunk generateResponse
+		if err := json.Unmarshal(ev.Data, &chunk); err != nil {
+			return unified.Errorf(unified.KindUpstream, "provider %s sent an unreadable stream event", s.e.name)
+		}
+		return s.t.chunk(&chunk, s.push)
+	}
+	return nil
 }
 
 // Close implements unified.Stream.

@@ -93,7 +93,7 @@ func (u *upstream) last(t *testing.T) recorded {
 	return u.reqs[len(u.reqs)-1]
 }
 
-func newOpenAI(t *testing.T, baseURL string, mod func(*OpenAI)) *OpenAI {
+func newOpenAI(t testing.TB, baseURL string, mod func(*OpenAI)) *OpenAI {
 	t.Helper()
 	p := &OpenAI{}
 	p.BaseURL, p.APIKey = baseURL, testKey

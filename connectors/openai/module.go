@@ -160,6 +160,11 @@ var (
 	_ caddy.CleanerUpper    = (*OpenAI)(nil)
 	_ caddyfile.Unmarshaler = (*OpenAI)(nil)
 	_ connectors.Connector  = (*OpenAI)(nil)
+	_ connectors.Named      = (*OpenAI)(nil)
 	_ caddy.Provisioner     = (*OpenRouter)(nil)
 	_ connectors.Connector  = (*OpenRouter)(nil)
+	_ connectors.Named      = (*OpenRouter)(nil)
 )
+
+// SetName implements connectors.Named.
+func (p *OpenAI) SetName(name string) { p.name = name }

@@ -25,8 +25,8 @@ type stream struct {
 	body io.ReadCloser
 	sse  *sse.Reader
 
-	queue []unified.Event
-	next  int
+	queue connectors.Queue
+	err   error // what ended the stream, for Next once the queue drains
 
 	started  bool
 	finished bool // a finish_reason arrived
@@ -42,43 +42,57 @@ type stream struct {
 }
 
 func (p *OpenAI) newStream(ctx context.Context, resp *http.Response) *stream {
-	return &stream{ctx: ctx, p: p, body: resp.Body, sse: sse.NewReader(resp.Body, 0), queue: make([]unified.Event, 0, 4)}
+	return &stream{ctx: ctx, p: p, body: resp.Body, sse: sse.NewReader(resp.Body, 0)}
 }
 
 // Next implements unified.Stream.
 func (s *stream) Next() (unified.Event, error) {
 	for {
-		if s.next < len(s.queue) {
-			s.next++
-			return s.queue[s.next-1], nil
+		if ev, ok := s.queue.Pop(); ok {
+			return ev, nil
 		}
-		s.queue, s.next = s.queue[:0], 0
+		if s.err != nil {
+			return unified.Event{}, s.err
+		}
 		if s.done {
 			return unified.Event{}, io.EOF
 		}
-		ev, err := s.sse.Next()
-		switch {
-		case errors.Is(err, io.EOF):
-			if !s.finished {
-				return unified.Event{}, &unified.Error{Kind: unified.KindUpstream,
-					Message: "stream from provider " + s.p.name + " ended before the answer was complete"}
-			}
-			s.done = true
-		case err != nil:
-			return unified.Event{}, connectors.StreamBroken(s.ctx, s.p.name, err)
-		case bytes.Equal(ev.Data, doneMarker):
-			if !s.finished {
-				s.push(unified.Event{Type: unified.EventFinish, Finish: finishReason(nil, len(s.upstreamTools) > 0)})
-				s.finished = true
-			}
-			s.drain()
-			s.done = true
-		default:
-			if err := s.decodeChunk(ev.Data); err != nil {
-				return unified.Event{}, err
-			}
-		}
+		s.err = s.step()
 	}
+}
+
+// Pending implements unified.Pender: it takes in the upstream events that
+// have already arrived until one makes an event for the client.
+func (s *stream) Pending() bool {
+	for s.queue.Len() == 0 && s.err == nil && !s.done && s.sse.Buffered() {
+		s.err = s.step()
+	}
+	return s.queue.Len() > 0
+}
+
+// step reads one upstream event and queues what it means.
+func (s *stream) step() error {
+	ev, err := s.sse.Next()
+	switch {
+	case errors.Is(err, io.EOF):
+		if !s.finished {
+			return &unified.Error{Kind: unified.KindUpstream,
+				Message: "stream from provider " + s.p.name + " ended before the answer was complete"}
+		}
+		s.done = true
+	case err != nil:
+		return connectors.StreamBroken(s.ctx, s.p.name, err)
+	case bytes.Equal(ev.Data, doneMarker):
+		if !s.finished {
+			s.push(unified.Event{Type: unified.EventFinish, Finish: finishReason(nil, len(s.upstreamTools) > 0)})
+			s.finished = true
+		}
+		s.drain()
+		s.done = true
+	default:
+		return s.decodeChunk(ev.Data)
+	}
+	return nil
 }
 
 // drain reads the rest of the body after [DONE] so the connection can be
@@ -91,7 +105,7 @@ func (s *stream) drain() {
 	}
 }
 
-func (s *stream) push(ev unified.Event) { s.queue = append(s.queue, ev) }
+func (s *stream) push(ev unified.Event) { s.queue.Push(ev) }
 
 func (s *stream) decodeChunk(data []byte) error {
 	s.chunk = openaiwire.Chunk{Choices: s.chunk.Choices[:0]}
