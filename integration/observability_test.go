@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -162,9 +164,9 @@ func obsUpstream() http.HandlerFunc {
 	}
 	overloaded := serveJSON(503, []byte(`{"error":{"message":"overloaded","code":503}}`))
 	return byPrefix(map[string]http.HandlerFunc{
-		"/obsbad/":   overloaded,
-		"/obsup/":    answer,
-		"/obsflaky/": sequence(overloaded, answer),
+		"/obsbad":   overloaded,
+		"/obsup":    answer,
+		"/obsflaky": sequence(overloaded, answer),
 	})
 }
 
@@ -222,29 +224,45 @@ func TestObservability(t *testing.T) {
 	dir := t.TempDir()
 	accessLog, allLog := filepath.Join(dir, "access.log"), filepath.Join(dir, "all.log")
 	globals := fmt.Sprintf("log {\n\t\toutput file %s\n\t\tlevel DEBUG\n\t}", allLog)
-	loadWithGlobals(t, globals, observabilityConfig(accessLog))
+	// Names of this run's own, so that the test passes with -count=N:
+	// series, breakers and rate limiters outlive a run.
+	run := strings.ToLower(rand.Text()[:8])
+	unique := strings.NewReplacer("m-obs", "m-obs-"+run, "m-retry", "m-retry-"+run, "m-limited", "m-limited-"+run,
+		"obs-acme", "obs-acme-"+run, "obs-limited", "obs-limited-"+run, obsLimitedKey, obsLimitedKey+"-"+run,
+		"/obsbad/", "/obsbad-"+run+"/", "/obsup/", "/obsup-"+run+"/", "/obsflaky/", "/obsflaky-"+run+"/")
+	config := unique.Replace(observabilityConfig(accessLog))
+	adminMetrics := fmt.Sprintf("http://localhost:%d/metrics", ports.admin)
+	// Series without a run's name (the tenant label is off) are compared
+	// with their value before the run.
+	shared := []string{`xjp_requests_total{model="",provider="",status="429",tenant=""}`, `xjp_rate_limited_total{tenant=""}`}
+	before := map[string]float64{}
+	loadWithGlobals(t, globals, config)
+	for _, series := range shared {
+		v, _ := sample(scrape(t, adminMetrics), series)
+		before[series], _ = strconv.ParseFloat(v, 64)
+	}
 	fake.reset(t, obsUpstream())
 
 	// m-obs: bad fails and its breaker opens; up serves by fallback.
-	if status, body := obsChat(t, ports.http, "Authorization", obsClientKey, "m-obs", false); status != 200 || !strings.Contains(body, "hello") {
+	if status, body := obsChat(t, ports.http, "Authorization", obsClientKey, unique.Replace("m-obs"), false); status != 200 || !strings.Contains(body, "hello") {
 		t.Fatalf("non-streamed: %d %s", status, body)
 	}
 	// The breaker is open now: bad is passed over, up streams.
-	if status, body := obsChat(t, ports.http, "X-Api-Key", obsClientKey, "m-obs", true); status != 200 || !strings.Contains(body, "[DONE]") {
+	if status, body := obsChat(t, ports.http, "X-Api-Key", obsClientKey, unique.Replace("m-obs"), true); status != 200 || !strings.Contains(body, "[DONE]") {
 		t.Fatalf("streamed: %d %s", status, body)
 	}
-	if status, _ := obsChat(t, ports.http, "Authorization", obsClientKey, "m-retry", false); status != 200 {
+	if status, _ := obsChat(t, ports.http, "Authorization", obsClientKey, unique.Replace("m-retry"), false); status != 200 {
 		t.Fatalf("m-retry: %d", status)
 	}
-	if status, _ := obsChat(t, ports.http, "Authorization", obsUnknownKey, "m-obs", false); status != 401 {
+	if status, _ := obsChat(t, ports.http, "Authorization", obsUnknownKey, unique.Replace("m-obs"), false); status != 401 {
 		t.Fatalf("unknown key: %d", status)
 	}
 	for i, want := range []int{200, 429} {
-		if status, body := obsChat(t, ports.alt, "X-Api-Key", obsLimitedKey, "m-limited", false); status != want {
+		if status, body := obsChat(t, ports.alt, "X-Api-Key", unique.Replace(obsLimitedKey), unique.Replace("m-limited"), false); status != want {
 			t.Fatalf("limited request %d: %d %s", i, status, body)
 		}
 	}
-	if got := fake.calls("/obsbad/"); got != 1 {
+	if got := fake.calls("/obsbad"); got != 1 {
 		t.Errorf("the failing provider got %d calls, want 1 (then its breaker opened)", got)
 	}
 
@@ -274,7 +292,14 @@ func TestObservability(t *testing.T) {
 	check := func(where, exposition string) {
 		t.Helper()
 		for series, v := range want {
+			if _, isShared := before[series]; !isShared {
+				series = unique.Replace(series)
+			}
 			got, ok := sample(exposition, series)
+			if b, isShared := before[series]; isShared && ok {
+				f, _ := strconv.ParseFloat(got, 64)
+				got = strconv.FormatFloat(f-b, 'f', -1, 64)
+			}
 			switch {
 			case v == "" && ok:
 				t.Errorf("%s: %s = %s, want no such series (the route has no breaker)", where, series, got)
@@ -282,14 +307,14 @@ func TestObservability(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", where, series, got, v)
 			}
 		}
-		if strings.Contains(exposition, `tenant="obs-limited"`) {
+		if strings.Contains(exposition, unique.Replace(`tenant="obs-limited"`)) {
 			t.Errorf("%s: the tenant label of a gateway with tenant_label off", where)
 		}
 		if strings.Contains(exposition, "key_id") || strings.Contains(exposition, obsClientKey) {
 			t.Errorf("%s: a key or key id in the metrics", where)
 		}
 	}
-	check("admin /metrics", scrape(t, fmt.Sprintf("http://localhost:%d/metrics", ports.admin)))
+	check("admin /metrics", scrape(t, adminMetrics))
 	check("metrics handler", scrape(t, gatewayURL(ports.http)+"/metrics"))
 
 	// Access log: the gateway's fields, under "xjp".
@@ -303,7 +328,7 @@ func TestObservability(t *testing.T) {
 	if streamed == nil {
 		t.Fatalf("no access-log entry of the streamed request:\n%v", entries)
 	}
-	for k, v := range map[string]any{"tenant": "obs-acme", "model": "m-obs", "provider": "up", "upstream_model": "openai/gpt-4o",
+	for k, v := range map[string]any{"tenant": unique.Replace("obs-acme"), "model": unique.Replace("m-obs"), "provider": "up", "upstream_model": "openai/gpt-4o",
 		"attempts": 1.0, "fallback": true, "input_tokens": 5.0, "output_tokens": 4.0, "dialect": "openai"} {
 		if streamed[k] != v {
 			t.Errorf("access log xjp.%s = %v, want %v (entry %v)", k, streamed[k], v, streamed)
@@ -320,9 +345,9 @@ func TestObservability(t *testing.T) {
 	}
 
 	// Reload: the counters keep their values and nothing is registered twice.
-	loadWithGlobals(t, globals, observabilityConfig(accessLog)+"\n:"+fmt.Sprint(ports.https)+" {\n\trespond ok\n}\n")
-	after := scrape(t, fmt.Sprintf("http://localhost:%d/metrics", ports.admin))
-	if got, _ := sample(after, `xjp_requests_total{model="m-obs",provider="up",status="200",tenant="obs-acme"}`); got != "2" {
+	loadWithGlobals(t, globals, config+"\n:"+fmt.Sprint(ports.https)+" {\n\trespond ok\n}\n")
+	after := scrape(t, adminMetrics)
+	if got, _ := sample(after, unique.Replace(`xjp_requests_total{model="m-obs",provider="up",status="200",tenant="obs-acme"}`)); got != "2" {
 		t.Errorf("after a reload, xjp_requests_total = %q, want 2", got)
 	}
 
@@ -335,7 +360,7 @@ func TestObservability(t *testing.T) {
 		if len(b) == 0 {
 			t.Errorf("%s is empty: the test logs nothing", file)
 		}
-		for _, secret := range []string{obsClientKey, obsLimitedKey, obsUnknownKey, obsUpstreamKey} {
+		for _, secret := range []string{obsClientKey, obsLimitedKey, obsUnknownKey, obsUpstreamKey} { // a run's limited key contains obsLimitedKey
 			if bytes.Contains(b, []byte(secret)) {
 				t.Errorf("%s holds the secret %s", filepath.Base(file), secret)
 			}
