@@ -2,6 +2,7 @@ package xjpgateway
 
 import (
 	"net/http"
+	"sync"
 	"sync/atomic"
 )
 
@@ -12,14 +13,25 @@ import (
 // the client in one write to the connection instead of one per event. It
 // never holds while the gateway waits on the upstream, so no event is
 // delayed.
+//
+// The keep-alive goroutine writes and flushes through it too, so writes
+// and flushes hold mu: the pipeline's own flush is not under the
+// keep-alive's lock.
 type flushGate struct {
 	http.ResponseWriter
 	rc   *http.ResponseController
-	hold atomic.Bool // read by the keep-alive goroutine's flushes too
+	mu   sync.Mutex
+	hold atomic.Bool
 }
 
 func newFlushGate(w http.ResponseWriter) *flushGate {
 	return &flushGate{ResponseWriter: w, rc: http.NewResponseController(w)}
+}
+
+func (g *flushGate) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.ResponseWriter.Write(p)
 }
 
 // FlushError is what http.ResponseController.Flush calls.
@@ -27,6 +39,8 @@ func (g *flushGate) FlushError() error {
 	if g.hold.Load() {
 		return nil
 	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	return g.rc.Flush()
 }
 
