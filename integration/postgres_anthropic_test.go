@@ -130,6 +130,7 @@ func TestPostgresAuthMatrixAnthropic(t *testing.T) {
 	}
 	admin.exec("UPDATE api_keys SET enabled = false WHERE id = $1::text::uuid", disabled.ID)
 	admin.exec("UPDATE api_keys SET expires_at = now() - interval '1 minute' WHERE id = $1::text::uuid", expired.ID)
+	awaitAnnouncements(t, admin) // lest they evict a key cached below
 
 	sent := new(sentRequests)
 	for _, cred := range anthropicCredentials {

@@ -234,6 +234,11 @@ func TestNoSecretInAnyOutput(t *testing.T) {
 		outputs[name] = string(b)
 	}
 	outputs["responses"] = responses.String()
+	// Every metric series and label the error paths left behind.
+	outputs["metrics"] = scrape(t, fmt.Sprintf("http://localhost:%d/metrics", ports.admin))
+	if !strings.Contains(outputs["metrics"], "xjp_requests_total{") {
+		t.Error("no xjp_ series in the metrics: the scan would see nothing")
+	}
 	if !strings.Contains(outputs["caddy.log"], `"msg":"key store database"`) {
 		t.Error("the gateway's debug line is not in the log: the test does not run at debug level")
 	}
