@@ -19,59 +19,57 @@ type Pinger interface {
 // returns sw itself, and a no-op stop, when interval is not positive or sw
 // cannot ping.
 //
-// The pings come from one goroutine that stop ends and waits for, so
-// nothing touches the response once stop has returned: call it before the
-// handler returns. Writes are serialized by a mutex, which costs an
-// uncontended lock per event.
+// The pings come from a timer, not a goroutine of the stream's own: a
+// gateway holding thousands of streams keeps no goroutine per stream for
+// them. Nothing touches the response once stop has returned: call it
+// before the handler returns. Writes are serialized by a mutex, which
+// costs an uncontended lock per event.
 func KeepAlive(sw StreamWriter, interval time.Duration) (w StreamWriter, stop func()) {
 	p, ok := sw.(Pinger)
 	if !ok || interval <= 0 {
 		return sw, func() {}
 	}
-	k := &keepAlive{sw: sw, p: p, done: make(chan struct{})}
-	k.wg.Add(1)
-	go k.run(interval)
+	k := &keepAlive{sw: sw, p: p, interval: interval}
+	k.mu.Lock()
+	k.timer = time.AfterFunc(interval, k.tick)
+	k.mu.Unlock()
 	return k, k.stop
 }
 
 type keepAlive struct {
-	sw   StreamWriter
-	p    Pinger
-	done chan struct{}
-	wg   sync.WaitGroup
+	sw       StreamWriter
+	p        Pinger
+	interval time.Duration
 
-	mu     sync.Mutex
-	active bool  // something was written since the last tick
-	err    error // the client is gone
+	mu      sync.Mutex
+	timer   *time.Timer
+	stopped bool
+	active  bool  // something was written since the last tick
+	err     error // the client is gone
 }
 
-func (k *keepAlive) run(interval time.Duration) {
-	defer k.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-k.done:
-			return
-		case <-t.C:
-			k.mu.Lock()
-			if !k.active && k.err == nil {
-				k.err = k.p.Ping()
-			}
-			k.active = false
-			k.mu.Unlock()
-		}
+// tick pings unless something was written since the last tick, and
+// rearms the timer.
+func (k *keepAlive) tick() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.stopped {
+		return
 	}
+	if !k.active && k.err == nil {
+		k.err = k.p.Ping()
+	}
+	k.active = false
+	k.timer.Reset(k.interval)
 }
 
+// stop ends the pings. A tick that is writing holds the lock, so stop
+// returns only after it is done, and later ticks see stopped.
 func (k *keepAlive) stop() {
-	select {
-	case <-k.done:
-		return // already stopped
-	default:
-	}
-	close(k.done)
-	k.wg.Wait()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.stopped = true
+	k.timer.Stop()
 }
 
 // Each write holds the lock (released by defer, so that a panicking

@@ -119,3 +119,32 @@ func TestKeepAliveOff(t *testing.T) {
 		stop()
 	}
 }
+
+// stoppedWriter fails the test if it is pinged once its stream ended.
+type stoppedWriter struct {
+	fakeWriter
+	mu    sync.Mutex
+	ended bool
+}
+
+func (s *stoppedWriter) Ping() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		s.t.Error("a ping after stop returned")
+	}
+	return nil
+}
+
+func TestKeepAliveNothingAfterStop(t *testing.T) {
+	for range 50 {
+		sw := &stoppedWriter{fakeWriter: fakeWriter{t: t}}
+		_, stop := KeepAlive(sw, 50*time.Microsecond)
+		time.Sleep(200 * time.Microsecond) // some ticks
+		stop()
+		sw.mu.Lock()
+		sw.ended = true
+		sw.mu.Unlock()
+		time.Sleep(200 * time.Microsecond) // ticks that would come after
+	}
+}
