@@ -56,8 +56,8 @@ func (g *Gateway) serveCountTokens(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) countTokens(r *http.Request, c *call) (n int, exact bool, _ *unified.Error) {
 	for _, route := range c.model.Plan() {
 		counter, ok := route.Connector.(connectors.TokenCounter)
-		if !ok {
-			continue
+		if !ok || route.Breaker.Open() {
+			continue // an open breaker: the provider is failing, do not add to it
 		}
 		c.route = route
 		c.attempts++
