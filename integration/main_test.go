@@ -22,6 +22,8 @@ var (
 	ports struct{ admin, http, https, alt int }
 	// dataDir keeps Caddy's storage (certificates, locks) per test run.
 	dataDir string
+	// binDir holds the gateway binary of tests that run it as a process.
+	binDir string
 	// fake is the fake provider every test points the gateway at.
 	fake *upstream
 )
@@ -41,6 +43,7 @@ func run(m *testing.M) int {
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	os.Setenv("XDG_DATA_HOME", filepath.Join(dir, "data"))
 	dataDir = filepath.Join(dir, "storage")
+	binDir = filepath.Join(dir, "bin")
 	for _, p := range []*int{&ports.admin, &ports.http, &ports.https, &ports.alt} {
 		if *p, err = freePort(); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -25,69 +22,8 @@ func TestShutdownCutsStreamsAtTheGracePeriod(t *testing.T) {
 	admin := newKeyAdmin(t, dsn)
 	k := admin.create(postgres.KeySpec{})
 
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "xjp-caddy")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "github.com/xiaojinpro/xjp-gateway/cmd/xjp-caddy")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the gateway: %v\n%s", err, out)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminPort, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "Caddyfile")
 	// Each stream would take 100 × 100ms; the grace period is 500ms.
-	err = os.WriteFile(config, fmt.Appendf(nil, `{
-	admin localhost:%d
-	persist_config off
-	grace_period 500ms
-}
-:%d {
-	xjp_gateway {
-		provider echo echo {
-			chunk_delay 100ms
-		}
-		model echo-1 {
-			primary echo
-		}
-		auth postgres {
-			dsn {env.XJP_DATABASE_URL}
-			usage {
-				flush_interval 1h
-			}
-		}
-	}
-}
-`, adminPort, port), 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw := exec.Command(bin, "run", "--config", config)
-	gw.Env = append(os.Environ(), "XJP_DATABASE_URL="+dsn,
-		"XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-	logs, err := os.Create(filepath.Join(dir, "gateway.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logs.Close()
-	gw.Stdout, gw.Stderr = logs, logs
-	if err := gw.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- gw.Wait() }()
-	t.Cleanup(func() {
-		_ = gw.Process.Kill()
-		if t.Failed() {
-			b, _ := os.ReadFile(logs.Name())
-			t.Logf("gateway log:\n%s", b)
-		}
-	})
-	waitListening(t, port, exited)
+	port, gw, exited := startGatewayProcess(t, dsn, "500ms", "100ms")
 
 	const clients = 5
 	var started, done sync.WaitGroup
