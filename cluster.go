@@ -94,9 +94,16 @@ func (g *Gateway) releaseCluster() error {
 	return g.cluster.release()
 }
 
-// tpmFor returns the caller's tokens per minute; 0 when unlimited.
-func (g *Gateway) tpmFor(*call) int {
-	if g.RateLimit == nil || g.limiters == nil {
+// tpmFor returns the caller's tokens per minute: its key's own, or the
+// default; 0 when unlimited.
+func (g *Gateway) tpmFor(c *call) int {
+	if g.limiters == nil {
+		return 0
+	}
+	if c.key != nil && c.key.RateLimitTPM > 0 {
+		return c.key.RateLimitTPM
+	}
+	if g.RateLimit == nil {
 		return 0
 	}
 	return g.RateLimit.DefaultTPM

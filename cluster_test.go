@@ -221,6 +221,23 @@ func TestLocalTokensPerMinute(t *testing.T) {
 	}
 }
 
+// A key's own tokens per minute override the default, with or without a
+// rate_limit block.
+func TestKeyTokensPerMinute(t *testing.T) {
+	for _, rl := range []*RateLimit{nil, {DefaultTPM: 1000000}} {
+		g := testGateway(rl, nil)
+		g.Limits = &Limits{}
+		key := &auth.Key{ID: "own-tpm", RateLimitTPM: 200}
+		c, err := admitCall(g, key, chatRequest(150)) // 156
+		if err != nil || c.rate == nil || c.rate.Tokens.Limit != 200 || c.rate.Tokens.Remaining != 44 {
+			t.Fatalf("rate_limit %+v: first: %v %+v", rl, err, c.rate)
+		}
+		if _, err := admitCall(g, key, chatRequest(50)); err == nil || err.Kind != unified.KindRateLimit {
+			t.Fatalf("rate_limit %+v: second (56 > 44 left): %v", rl, err)
+		}
+	}
+}
+
 // provisionCluster resolves the url's placeholders, validates the
 // options, shares the Redis client across configurations (a reload) and
 // registers the failure counter in Caddy's registry.

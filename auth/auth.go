@@ -34,6 +34,8 @@ type Key struct {
 	Models []string
 	// RateLimitRPM overrides the default requests per minute; 0 keeps it.
 	RateLimitRPM int
+	// RateLimitTPM overrides the default tokens per minute; 0 keeps it.
+	RateLimitTPM int
 	// QuotaTokensDaily caps tokens per UTC day; 0 means no quota.
 	QuotaTokensDaily int64
 }

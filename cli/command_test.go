@@ -49,17 +49,17 @@ func decode[T any](t *testing.T, out string) T {
 
 func TestMigrateCommand(t *testing.T) {
 	dsn := pgtest.Schema(t)
-	if out := mustXJP(t, "migrate", "--dsn", dsn); !strings.Contains(out, "Applied migrations 1") {
+	if out := mustXJP(t, "migrate", "--dsn", dsn); !strings.Contains(out, "Applied migrations 1, 2") {
 		t.Errorf("first run: %q", out)
 	}
-	if out := mustXJP(t, "migrate", "--dsn", dsn); !strings.Contains(out, "already at version 1") {
+	if out := mustXJP(t, "migrate", "--dsn", dsn); !strings.Contains(out, "already at version 2") {
 		t.Errorf("second run: %q", out)
 	}
 	res := decode[struct {
 		Applied []int
 		Version int
 	}](t, mustXJP(t, "migrate", "--dsn", dsn, "--json"))
-	if len(res.Applied) != 0 || res.Version != 1 {
+	if len(res.Applied) != 0 || res.Version != 2 {
 		t.Errorf("json: %+v", res)
 	}
 }
@@ -73,11 +73,11 @@ func TestKeyLifecycle(t *testing.T) {
 	conn := pgtest.Connect(t, dsn)
 
 	created := decode[postgres.NewKey](t, mustXJP(t, "keys", "create", "--tenant", "acme", "--name", "ci",
-		"--rpm", "120", "--quota-daily", "50000", "--models", "gpt-*,claude-*", "--expires", "30d", "--json"))
+		"--rpm", "120", "--tpm", "90000", "--quota-daily", "50000", "--models", "gpt-*,claude-*", "--expires", "30d", "--json"))
 	if !strings.HasPrefix(created.Secret, "XJP_") || len(created.Secret) != postgres.SecretLen {
 		t.Fatalf("secret %q", created.Secret)
 	}
-	if created.Tenant != "acme" || created.Name != "ci" || *created.RPM != 120 || *created.QuotaDaily != 50000 ||
+	if created.Tenant != "acme" || created.Name != "ci" || *created.RPM != 120 || *created.TPM != 90000 || *created.QuotaDaily != 50000 ||
 		strings.Join(created.Models, ",") != "gpt-*,claude-*" || created.Status != "active" ||
 		created.Prefix != created.Secret[:12] {
 		t.Errorf("created = %+v", created.KeyInfo)
@@ -227,6 +227,7 @@ func TestCommandErrors(t *testing.T) {
 		{"keys", "create", "--tenant", "a", "--expires", "-1h"},  // bad expiry
 		{"keys", "create", "--tenant", "a", "--models", "gpt-["}, // bad glob
 		{"keys", "create", "--tenant", "a", "--rpm", "-1"},
+		{"keys", "create", "--tenant", "a", "--tpm", "-1"},
 		{"keys", "revoke", "XJP_nothing0"},
 		{"keys", "revoke", "not-a-key"},
 		{"keys", "revoke"},

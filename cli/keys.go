@@ -51,7 +51,7 @@ func keysCommand() *cobra.Command {
 		Short: "Creates, lists, revokes and rotates API keys",
 	}
 	create := &cobra.Command{
-		Use:   "create --tenant <id> [--name <label>] [--rpm <n>] [--quota-daily <tokens>] [--models <glob,...>] [--expires <duration>]",
+		Use:   "create --tenant <id> [--name <label>] [--rpm <n>] [--tpm <n>] [--quota-daily <tokens>] [--models <glob,...>] [--expires <duration>]",
 		Short: "Creates an API key and prints its secret once",
 		Args:  cobra.NoArgs,
 		RunE: run(func(e *env, cmd *cobra.Command, _ []string) error {
@@ -164,6 +164,7 @@ func keySpecFlags(cmd *cobra.Command) {
 	f.String("tenant", "", "Tenant that owns the key (required)")
 	f.String("name", "", "Label shown in listings")
 	f.Int("rpm", 0, "Requests per minute (default: the gateway's rate_limit default_rpm)")
+	f.Int("tpm", 0, "Tokens per minute (default: the gateway's rate_limit default_tpm)")
 	f.Int64("quota-daily", 0, "Tokens per UTC day (default: no quota)")
 	f.StringSlice("models", nil, "Model names or globs the key may use, comma-separated (default: all)")
 	f.String("expires", "", "Lifetime, e.g. 30d or 12h (default: never expires)")
@@ -176,6 +177,7 @@ func keySpec(cmd *cobra.Command) (postgres.KeySpec, error) {
 	spec.Tenant, _ = f.GetString("tenant")
 	spec.Name, _ = f.GetString("name")
 	spec.RPM, _ = f.GetInt("rpm")
+	spec.TPM, _ = f.GetInt("tpm")
 	spec.QuotaDaily, _ = f.GetInt64("quota-daily")
 	spec.Models, _ = f.GetStringSlice("models")
 	if s, _ := f.GetString("expires"); s != "" {
@@ -201,6 +203,7 @@ func (e *env) printNewKey(verb string, k *postgres.NewKey) error {
 	}
 	fmt.Fprintf(w, "  models:\t%s\n", models(k.Models))
 	fmt.Fprintf(w, "  rate limit:\t%s\n", rpm(k.RPM))
+	fmt.Fprintf(w, "  token limit:\t%s\n", tpm(k.TPM))
 	fmt.Fprintf(w, "  daily quota:\t%s\n", quota(k.QuotaDaily))
 	fmt.Fprintf(w, "  expires:\t%s\n", timeOr(k.ExpiresAt, "never"))
 	if err := w.Flush(); err != nil {
@@ -212,18 +215,21 @@ func (e *env) printNewKey(verb string, k *postgres.NewKey) error {
 
 func printKeys(e *env, list []postgres.KeyInfo) error {
 	w := tabwriter.NewWriter(e.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tPREFIX\tTENANT\tNAME\tSTATUS\tMODELS\tRPM\tQUOTA/DAY\tUSED TODAY\tEXPIRES\tLAST USED")
+	fmt.Fprintln(w, "ID\tPREFIX\tTENANT\tNAME\tSTATUS\tMODELS\tRPM\tTPM\tQUOTA/DAY\tUSED TODAY\tEXPIRES\tLAST USED")
 	for _, k := range list {
-		r := "default"
+		r, tk := "default", "default"
 		if k.RPM != nil {
 			r = strconv.Itoa(*k.RPM)
+		}
+		if k.TPM != nil {
+			tk = strconv.Itoa(*k.TPM)
 		}
 		q := "-"
 		if k.QuotaDaily != nil {
 			q = strconv.FormatInt(*k.QuotaDaily, 10)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.ID, k.Prefix, k.Tenant, dash(k.Name), k.Status,
-			models(k.Models), r, q, k.TokensToday, timeOr(k.ExpiresAt, "never"), timeOr(k.LastUsedAt, "never"))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", k.ID, k.Prefix, k.Tenant, dash(k.Name), k.Status,
+			models(k.Models), r, tk, q, k.TokensToday, timeOr(k.ExpiresAt, "never"), timeOr(k.LastUsedAt, "never"))
 	}
 	return w.Flush()
 }
@@ -269,4 +275,11 @@ func joinInts(v []int) string {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ", ")
+}
+
+func tpm(v *int) string {
+	if v == nil {
+		return "the gateway's default"
+	}
+	return strconv.Itoa(*v) + " tokens/minute"
 }

@@ -29,6 +29,9 @@ type KeySpec struct {
 	// RPM is the key's requests per minute; 0 uses the gateway's
 	// rate_limit default.
 	RPM int
+	// TPM is the key's tokens per minute; 0 uses the gateway's rate_limit
+	// default.
+	TPM int
 	// QuotaDaily caps the key's tokens per UTC day; 0 means no quota.
 	QuotaDaily int64
 	// Models the key may use, as globs; empty means every model.
@@ -43,6 +46,9 @@ func (s *KeySpec) validate(now time.Time) error {
 	}
 	if s.RPM < 0 {
 		return errors.New("the requests per minute must not be negative")
+	}
+	if s.TPM < 0 {
+		return errors.New("the tokens per minute must not be negative")
 	}
 	if s.QuotaDaily < 0 {
 		return errors.New("the daily token quota must not be negative")
@@ -68,6 +74,8 @@ type KeyInfo struct {
 	Models []string `json:"models"`
 	// RPM is the key's own requests per minute; null uses the default.
 	RPM *int `json:"rate_limit_rpm"`
+	// TPM is the key's own tokens per minute; null uses the default.
+	TPM *int `json:"rate_limit_tpm"`
 	// QuotaDaily is the key's tokens per UTC day; null means no quota.
 	QuotaDaily *int64 `json:"quota_tokens_daily"`
 	Enabled    bool   `json:"enabled"`
@@ -89,7 +97,7 @@ type NewKey struct {
 }
 
 const selectKeys = `
-SELECT k.id::text, k.key_prefix, k.tenant_id, k.name, k.scopes, k.rate_limit_rpm, k.quota_tokens_daily,
+SELECT k.id::text, k.key_prefix, k.tenant_id, k.name, k.scopes, k.rate_limit_rpm, k.rate_limit_tpm, k.quota_tokens_daily,
        k.enabled, k.expires_at, k.created_at, k.last_used_at, coalesce(t.tokens, 0)
 FROM api_keys k
 LEFT JOIN key_daily_tokens t ON t.key_id = k.id AND t.day = (now() AT TIME ZONE 'utc')::date`
@@ -98,7 +106,7 @@ func scanKeys(rows pgx.Rows) ([]KeyInfo, error) {
 	var out []KeyInfo
 	now := time.Now()
 	var k KeyInfo
-	_, err := pgx.ForEachRow(rows, []any{&k.ID, &k.Prefix, &k.Tenant, &k.Name, &k.Models, &k.RPM, &k.QuotaDaily,
+	_, err := pgx.ForEachRow(rows, []any{&k.ID, &k.Prefix, &k.Tenant, &k.Name, &k.Models, &k.RPM, &k.TPM, &k.QuotaDaily,
 		&k.Enabled, &k.ExpiresAt, &k.CreatedAt, &k.LastUsedAt, &k.TokensToday}, func() error {
 		switch {
 		case !k.Enabled:
@@ -125,9 +133,12 @@ func CreateKey(ctx context.Context, db Queryer, h Hasher, spec KeySpec) (*NewKey
 	}
 	secret := NewSecret()
 	d := h.Hash(secret)
-	var rpm *int
+	var rpm, tpm *int
 	if spec.RPM > 0 {
 		rpm = &spec.RPM
+	}
+	if spec.TPM > 0 {
+		tpm = &spec.TPM
 	}
 	var quota *int64
 	if spec.QuotaDaily > 0 {
@@ -143,9 +154,9 @@ func CreateKey(ctx context.Context, db Queryer, h Hasher, spec KeySpec) (*NewKey
 	}
 	var id string
 	err := db.QueryRow(ctx, `
-INSERT INTO api_keys (key_hash, key_prefix, tenant_id, name, scopes, rate_limit_rpm, quota_tokens_daily, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id::text`,
-		d[:], DisplayPrefix(secret), strings.TrimSpace(spec.Tenant), spec.Name, models, rpm, quota, expires).Scan(&id)
+INSERT INTO api_keys (key_hash, key_prefix, tenant_id, name, scopes, rate_limit_rpm, rate_limit_tpm, quota_tokens_daily, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id::text`,
+		d[:], DisplayPrefix(secret), strings.TrimSpace(spec.Tenant), spec.Name, models, rpm, tpm, quota, expires).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("creating the key: %w", err)
 	}

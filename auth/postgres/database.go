@@ -226,10 +226,10 @@ func (db *database) lookup(ctx context.Context, d digest) (*auth.Key, error) {
 	)
 	query := func() error {
 		return db.pool.QueryRow(ctx, `
-SELECT id::text, key_hash, tenant_id, name, scopes, coalesce(rate_limit_rpm, 0), coalesce(quota_tokens_daily, 0),
-       enabled, expires_at
+SELECT id::text, key_hash, tenant_id, name, scopes, coalesce(rate_limit_rpm, 0), coalesce(rate_limit_tpm, 0),
+       coalesce(quota_tokens_daily, 0), enabled, expires_at
 FROM api_keys WHERE key_hash = $1`, d[:]).
-			Scan(&k.ID, &hash, &k.Tenant, &k.Name, &k.Models, &k.RateLimitRPM, &k.QuotaTokensDaily, &enabled, &expires)
+			Scan(&k.ID, &hash, &k.Tenant, &k.Name, &k.Models, &k.RateLimitRPM, &k.RateLimitTPM, &k.QuotaTokensDaily, &enabled, &expires)
 	}
 	err := query()
 	if brokenConn(err) && ctx.Err() == nil {

@@ -107,14 +107,14 @@ func TestAuthenticate(t *testing.T) {
 	db := testDB(t, dsn)
 	await(t, db, "subscribed")
 
-	k := createKey(t, admin, KeySpec{Tenant: "acme", Name: "ci", RPM: 30, QuotaDaily: 1000, Models: []string{"gpt-*"}})
+	k := createKey(t, admin, KeySpec{Tenant: "acme", Name: "ci", RPM: 30, TPM: 9000, QuotaDaily: 1000, Models: []string{"gpt-*"}})
 	got, err := db.authenticate(ctx, k.Secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := auth.Key{ID: k.ID, Tenant: "acme", Name: "ci", Models: []string{"gpt-*"}, RateLimitRPM: 30, QuotaTokensDaily: 1000}
+	want := auth.Key{ID: k.ID, Tenant: "acme", Name: "ci", Models: []string{"gpt-*"}, RateLimitRPM: 30, RateLimitTPM: 9000, QuotaTokensDaily: 1000}
 	if got.ID != want.ID || got.Tenant != want.Tenant || got.Name != want.Name || strings.Join(got.Models, ",") != "gpt-*" ||
-		got.RateLimitRPM != 30 || got.QuotaTokensDaily != 1000 {
+		got.RateLimitRPM != 30 || got.RateLimitTPM != 9000 || got.QuotaTokensDaily != 1000 {
 		t.Fatalf("key = %+v, want %+v", got, want)
 	}
 	if !got.AllowsModel("gpt-4o") || got.AllowsModel("claude-3") {
@@ -211,6 +211,14 @@ func TestCacheFollowsTheDatabase(t *testing.T) {
 	await(t, db, evicted(secret))
 	if _, err := db.authenticate(ctx, secret); err != nil {
 		t.Fatal(err)
+	}
+	// A new tokens-per-minute limit is announced like the other limits.
+	if _, err := admin.Exec(ctx, "UPDATE api_keys SET rate_limit_tpm = 5000"); err != nil {
+		t.Fatal(err)
+	}
+	await(t, db, evicted(secret))
+	if k, err := db.authenticate(ctx, secret); err != nil || k.RateLimitTPM != 5000 {
+		t.Fatalf("after a new tokens-per-minute limit: %+v, %v", k, err)
 	}
 
 	rotated, err := RotateKey(ctx, admin, Hasher{}, key.ID)
