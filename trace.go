@@ -30,8 +30,11 @@ type Tracing struct {
 // Attribute keys of the OpenTelemetry semantic conventions for
 // generative AI, and the gateway's own.
 const (
-	attrOperation     = attribute.Key("gen_ai.operation.name")
-	attrSystem        = attribute.Key("gen_ai.system")
+	attrOperation = attribute.Key("gen_ai.operation.name")
+	attrSystem    = attribute.Key("gen_ai.system")
+	// attrProviderName is gen_ai.system's newer name in the conventions;
+	// both are set while tools read either.
+	attrProviderName  = attribute.Key("gen_ai.provider.name")
 	attrRequestModel  = attribute.Key("gen_ai.request.model")
 	attrResponseModel = attribute.Key("gen_ai.response.model")
 	attrInputTokens   = attribute.Key("gen_ai.usage.input_tokens")
@@ -94,7 +97,8 @@ func (c *call) endRequestSpan(status int, u unified.Usage) {
 		attrs = append(attrs, attrRequestModel.String(c.req.Model), attrStream.Bool(c.req.Stream))
 	}
 	if c.route.Provider != "" {
-		attrs = append(attrs, attrSystem.String(genAISystem(c.route.Connector)),
+		system := genAISystem(c.route.Connector)
+		attrs = append(attrs, attrSystem.String(system), attrProviderName.String(system),
 			attrProvider.String(c.route.Provider), attrUpstream.String(c.route.Model),
 			attrResponseModel.String(orDefault(c.obs.responseModel, c.route.Model)))
 	}
@@ -127,6 +131,7 @@ func (g *Gateway) startAttemptSpan(ctx context.Context, c *call, a routing.Attem
 		trace.WithAttributes(
 			attrOperation.String("chat"),
 			attrSystem.String(genAISystem(a.Route.Connector)),
+			attrProviderName.String(genAISystem(a.Route.Connector)),
 			attrRequestModel.String(a.Route.Model),
 			attrProvider.String(a.Route.Provider),
 			attrAttempt.Int(c.attempts),

@@ -145,7 +145,7 @@ func TestTraceSpans(t *testing.T) {
 
 		ra := attrs(req)
 		for k, want := range map[attribute.Key]any{
-			"gen_ai.operation.name": "chat", "gen_ai.system": "openrouter", "gen_ai.request.model": "m",
+			"gen_ai.operation.name": "chat", "gen_ai.system": "openrouter", "gen_ai.provider.name": "openrouter", "gen_ai.request.model": "m",
 			"gen_ai.response.model": "vendor/y-2025", "gen_ai.usage.input_tokens": int64(12), "gen_ai.usage.output_tokens": int64(3),
 			"xjp.attempts": int64(2), "xjp.fallback": true, "xjp.provider": "good", "xjp.upstream_model": "vendor/y",
 			"xjp.tenant": "acme", "http.response.status_code": int64(200), "xjp.stream": stream,
