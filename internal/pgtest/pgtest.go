@@ -10,6 +10,7 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/xiaojinpro/xjp-gateway/internal/pgschema"
 )
@@ -68,8 +70,19 @@ func Schema(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", name, err)
+		// A gateway still running the test's config may be writing to the
+		// schema (usage batches, key reads): the drop can then lose a
+		// deadlock, which PostgreSQL resolves by failing one side; retry.
+		for try := 1; ; try++ {
+			_, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
+			var pgErr *pgconn.PgError
+			if err == nil || try == 5 || !errors.As(err, &pgErr) || pgErr.Code != "40P01" {
+				if err != nil {
+					t.Errorf("dropping schema %s: %v", name, err)
+				}
+				return
+			}
+			time.Sleep(time.Duration(try) * 50 * time.Millisecond)
 		}
 	})
 	return WithParam(ServerURL(), "search_path", name)
