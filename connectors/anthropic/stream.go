@@ -25,8 +25,7 @@ type stream struct {
 	sse    *sse.Reader
 	native bool
 
-	queue connectors.Queue
-	err   error // what ended the stream, for Next once the queue drains
+	relay connectors.Relay
 	ev    anthropicwire.StreamEvent
 
 	stopped  bool // message_stop arrived
@@ -61,33 +60,21 @@ func (p *Anthropic) newStream(ctx context.Context, resp *http.Response, native b
 }
 
 // Next implements unified.Stream.
-func (s *stream) Next() (unified.Event, error) {
-	for {
-		if ev, ok := s.queue.Pop(); ok {
-			return ev, nil
-		}
-		if s.err != nil {
-			return unified.Event{}, s.err
-		}
-		if s.stopped {
-			s.drain()
-			return unified.Event{}, io.EOF
-		}
-		s.err = s.step()
-	}
-}
+func (s *stream) Next() (unified.Event, error) { return s.relay.Next(s) }
 
-// Pending implements unified.Pender: it takes in the upstream events that
-// have already arrived until one makes an event for the client.
-func (s *stream) Pending() bool {
-	for s.queue.Len() == 0 && s.err == nil && !s.stopped && s.sse.Buffered() {
-		s.err = s.step()
-	}
-	return s.queue.Len() > 0
-}
+// Pending implements unified.Pender. After message_stop it says no: what
+// is left of the body is read in Next, after the last events are flushed,
+// lest a server that keeps the stream open hold them back.
+func (s *stream) Pending() bool { return !s.stopped && s.relay.Pending(s.sse, s) }
 
-// step reads one upstream event and queues what it means.
-func (s *stream) step() error {
+// Step implements connectors.Stepper. After message_stop (the events
+// it made handed out), it reads what is left of the body and ends.
+func (s *stream) Step() error {
+	if s.stopped {
+		s.drain()
+		s.relay.Finish()
+		return nil
+	}
 	ev, err := s.sse.Next()
 	switch {
 	case errors.Is(err, io.EOF):
@@ -109,7 +96,7 @@ func (s *stream) drain() {
 	}
 }
 
-func (s *stream) push(ev unified.Event) { s.queue.Push(ev) }
+func (s *stream) push(ev unified.Event) { s.relay.Push(ev) }
 
 func (s *stream) decode(name string, data []byte) error {
 	if name == "" {

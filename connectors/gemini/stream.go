@@ -23,9 +23,7 @@ type stream struct {
 	sse  *sse.Reader
 	t    translator
 
-	queue connectors.Queue
-	err   error // what ended the stream, for Next once the queue drains
-	done  bool
+	relay connectors.Relay
 }
 
 func (e *engine) newStream(ctx context.Context, resp *http.Response) *stream {
@@ -36,42 +34,23 @@ func (e *engine) newStream(ctx context.Context, resp *http.Response) *stream {
 	return s
 }
 
-func (s *stream) push(ev unified.Event) { s.queue.Push(ev) }
+func (s *stream) push(ev unified.Event) { s.relay.Push(ev) }
 
 // Next implements unified.Stream.
-func (s *stream) Next() (unified.Event, error) {
-	for {
-		if ev, ok := s.queue.Pop(); ok {
-			return ev, nil
-		}
-		if s.err != nil {
-			return unified.Event{}, s.err
-		}
-		if s.done {
-			return unified.Event{}, io.EOF
-		}
-		s.err = s.step()
-	}
-}
+func (s *stream) Next() (unified.Event, error) { return s.relay.Next(s) }
 
-// Pending implements unified.Pender: it takes in the upstream events that
-// have already arrived until one makes an event for the client.
-func (s *stream) Pending() bool {
-	for s.queue.Len() == 0 && s.err == nil && !s.done && s.sse.Buffered() {
-		s.err = s.step()
-	}
-	return s.queue.Len() > 0
-}
+// Pending implements unified.Pender.
+func (s *stream) Pending() bool { return s.relay.Pending(s.sse, s) }
 
-// step reads one upstream event and queues what it means.
-func (s *stream) step() error {
+// Step implements connectors.Stepper.
+func (s *stream) Step() error {
 	ev, err := s.sse.Next()
 	switch {
 	case errors.Is(err, io.EOF):
 		if err := s.t.end(s.push, false); err != nil {
 			return err
 		}
-		s.done = true
+		s.relay.Finish()
 	case err != nil:
 		return connectors.StreamBroken(s.ctx, s.e.name, err)
 	default:

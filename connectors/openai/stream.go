@@ -25,12 +25,10 @@ type stream struct {
 	body io.ReadCloser
 	sse  *sse.Reader
 
-	queue connectors.Queue
-	err   error // what ended the stream, for Next once the queue drains
+	relay connectors.Relay
 
 	started  bool
 	finished bool // a finish_reason arrived
-	done     bool // [DONE] or the end of the body
 
 	// upstreamTools maps our tool-call index (the position) to the
 	// upstream's index, which need not start at 0 or be contiguous.
@@ -46,32 +44,13 @@ func (p *OpenAI) newStream(ctx context.Context, resp *http.Response) *stream {
 }
 
 // Next implements unified.Stream.
-func (s *stream) Next() (unified.Event, error) {
-	for {
-		if ev, ok := s.queue.Pop(); ok {
-			return ev, nil
-		}
-		if s.err != nil {
-			return unified.Event{}, s.err
-		}
-		if s.done {
-			return unified.Event{}, io.EOF
-		}
-		s.err = s.step()
-	}
-}
+func (s *stream) Next() (unified.Event, error) { return s.relay.Next(s) }
 
-// Pending implements unified.Pender: it takes in the upstream events that
-// have already arrived until one makes an event for the client.
-func (s *stream) Pending() bool {
-	for s.queue.Len() == 0 && s.err == nil && !s.done && s.sse.Buffered() {
-		s.err = s.step()
-	}
-	return s.queue.Len() > 0
-}
+// Pending implements unified.Pender.
+func (s *stream) Pending() bool { return s.relay.Pending(s.sse, s) }
 
-// step reads one upstream event and queues what it means.
-func (s *stream) step() error {
+// Step implements connectors.Stepper.
+func (s *stream) Step() error {
 	ev, err := s.sse.Next()
 	switch {
 	case errors.Is(err, io.EOF):
@@ -79,7 +58,7 @@ func (s *stream) step() error {
 			return &unified.Error{Kind: unified.KindUpstream,
 				Message: "stream from provider " + s.p.name + " ended before the answer was complete"}
 		}
-		s.done = true
+		s.relay.Finish()
 	case err != nil:
 		return connectors.StreamBroken(s.ctx, s.p.name, err)
 	case bytes.Equal(ev.Data, doneMarker):
@@ -88,7 +67,7 @@ func (s *stream) step() error {
 			s.finished = true
 		}
 		s.drain()
-		s.done = true
+		s.relay.Finish()
 	default:
 		return s.decodeChunk(ev.Data)
 	}
@@ -105,7 +84,7 @@ func (s *stream) drain() {
 	}
 }
 
-func (s *stream) push(ev unified.Event) { s.queue.Push(ev) }
+func (s *stream) push(ev unified.Event) { s.relay.Push(ev) }
 
 func (s *stream) decodeChunk(data []byte) error {
 	s.chunk = openaiwire.Chunk{Choices: s.chunk.Choices[:0]}
