@@ -107,6 +107,14 @@ func loadCaddyfileGlobals(t *testing.T, globals, sites string) *caddytest.Tester
 	// stops; a POST sent on one of them, pooled by a client, would fail
 	// with a reset that Go does not retry.
 	http.DefaultClient.CloseIdleConnections()
+	// The config ends with the test, before what the test set up before
+	// it (a database schema, a fake) is torn down: its gateway may be
+	// writing to them until it stops.
+	t.Cleanup(func() {
+		if err := caddy.Load([]byte(fmt.Sprintf(`{"admin":{"listen":"localhost:%d"}}`, ports.admin)), true); err != nil {
+			t.Errorf("unloading the test's config: %v", err)
+		}
+	})
 	return tester
 }
 

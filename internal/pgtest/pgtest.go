@@ -10,7 +10,6 @@ package pgtest
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/xiaojinpro/xjp-gateway/internal/pgschema"
 )
@@ -70,19 +68,8 @@ func Schema(t testing.TB) string {
 			return
 		}
 		defer conn.Close(ctx)
-		// A gateway still running the test's config may be writing to the
-		// schema (usage batches, key reads): the drop can then lose a
-		// deadlock, which PostgreSQL resolves by failing one side; retry.
-		for try := 1; ; try++ {
-			_, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE")
-			var pgErr *pgconn.PgError
-			if err == nil || try == 5 || !errors.As(err, &pgErr) || pgErr.Code != "40P01" {
-				if err != nil {
-					t.Errorf("dropping schema %s: %v", name, err)
-				}
-				return
-			}
-			time.Sleep(time.Duration(try) * 50 * time.Millisecond)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA "+name+" CASCADE"); err != nil {
+			t.Errorf("dropping schema %s: %v", name, err)
 		}
 	})
 	return WithParam(ServerURL(), "search_path", name)
