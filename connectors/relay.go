@@ -14,10 +14,12 @@ type Stepper interface {
 	Step() error
 }
 
-// Relay is the part every SSE-reading stream shares: the unified events
-// that upstream events turned into, handed out one at a time, and how the
-// stream ended. A stream embeds one and implements Stepper.
+// Relay is the part every SSE-reading stream shares: the body's events,
+// the unified events they turned into, handed out one at a time, and how
+// the stream ended. A stream holds one and implements Stepper.
 type Relay struct {
+	SSE *sse.Reader // the upstream body
+
 	events []unified.Event
 	next   int
 	err    error // what ended the stream, returned once the queue drains
@@ -27,7 +29,9 @@ type Relay struct {
 // Push queues ev.
 func (r *Relay) Push(ev unified.Event) { r.events = append(r.events, ev) }
 
-// Finish says the answer is complete.
+// Finish says the answer is complete. What the body still holds is read
+// once the queue drains (in Next, never in Pending), so that the
+// connection can be reused without a complete answer waiting on it.
 func (r *Relay) Finish() { r.done = true }
 
 func (r *Relay) pop() (unified.Event, bool) {
@@ -51,18 +55,29 @@ func (r *Relay) Next(s Stepper) (unified.Event, error) {
 			return unified.Event{}, r.err
 		}
 		if r.done {
+			r.drain()
 			return unified.Event{}, io.EOF
 		}
 		r.err = s.Step()
 	}
 }
 
-// Pending implements unified.Pender for s reading from body: while the
-// queue is empty and body holds a whole upstream event, it steps, so that
-// an event that decodes to nothing (a ping, an empty delta) is not taken
-// for one the client will get. It never waits on the network.
-func (r *Relay) Pending(body *sse.Reader, s Stepper) bool {
-	for r.next == len(r.events) && r.err == nil && !r.done && body.Buffered() {
+// drain reads what is left of a complete answer's body; a well-behaved
+// server has sent nothing more.
+func (r *Relay) drain() {
+	for range 4 {
+		if _, err := r.SSE.Next(); err != nil {
+			return
+		}
+	}
+}
+
+// Pending implements unified.Pender for s: while the queue is empty and
+// the body holds a whole upstream event, it steps, so that an event that
+// decodes to nothing (a ping, an empty delta) is not taken for one the
+// client will get. It never waits on the network.
+func (r *Relay) Pending(s Stepper) bool {
+	for r.next == len(r.events) && r.err == nil && !r.done && r.SSE.Buffered() {
 		r.err = s.Step()
 	}
 	return r.next < len(r.events)

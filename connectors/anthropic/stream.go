@@ -22,13 +22,11 @@ type stream struct {
 	ctx    context.Context
 	p      *Anthropic
 	body   io.ReadCloser
-	sse    *sse.Reader
 	native bool
 
 	relay connectors.Relay
 	ev    anthropicwire.StreamEvent
 
-	stopped  bool // message_stop arrived
 	finished bool // an EventFinish was queued
 
 	usage  usageState
@@ -56,26 +54,19 @@ const (
 )
 
 func (p *Anthropic) newStream(ctx context.Context, resp *http.Response, native bool) *stream {
-	return &stream{ctx: ctx, p: p, body: resp.Body, sse: sse.NewReader(resp.Body, 0), native: native}
+	return &stream{ctx: ctx, p: p, body: resp.Body, native: native,
+		relay: connectors.Relay{SSE: sse.NewReader(resp.Body, 0)}}
 }
 
 // Next implements unified.Stream.
 func (s *stream) Next() (unified.Event, error) { return s.relay.Next(s) }
 
-// Pending implements unified.Pender. After message_stop it says no: what
-// is left of the body is read in Next, after the last events are flushed,
-// lest a server that keeps the stream open hold them back.
-func (s *stream) Pending() bool { return !s.stopped && s.relay.Pending(s.sse, s) }
+// Pending implements unified.Pender.
+func (s *stream) Pending() bool { return s.relay.Pending(s) }
 
-// Step implements connectors.Stepper. After message_stop (the events
-// it made handed out), it reads what is left of the body and ends.
+// Step implements connectors.Stepper.
 func (s *stream) Step() error {
-	if s.stopped {
-		s.drain()
-		s.relay.Finish()
-		return nil
-	}
-	ev, err := s.sse.Next()
+	ev, err := s.relay.SSE.Next()
 	switch {
 	case errors.Is(err, io.EOF):
 		return &unified.Error{Kind: unified.KindUpstream, Retryable: true,
@@ -84,16 +75,6 @@ func (s *stream) Step() error {
 		return connectors.StreamBroken(s.ctx, s.p.name, err)
 	}
 	return s.decode(eventName(ev.Name), ev.Data)
-}
-
-// drain reads what is left of the body after message_stop, so that the
-// connection can be reused; a well-behaved server has sent nothing more.
-func (s *stream) drain() {
-	for range 4 {
-		if _, err := s.sse.Next(); err != nil {
-			return
-		}
-	}
 }
 
 func (s *stream) push(ev unified.Event) { s.relay.Push(ev) }
@@ -156,7 +137,7 @@ func (s *stream) decode(name string, data []byte) error {
 		}
 		s.push(unified.Event{Type: unified.EventUsage, Usage: usage(e.Usage, &s.usage)})
 	case "message_stop":
-		s.stopped = true
+		s.relay.Finish()
 		if !s.finished {
 			s.finished = true
 			s.push(unified.Event{Type: unified.EventFinish, Finish: FinishReason("", s.tools > 0)})

@@ -20,7 +20,6 @@ type stream struct {
 	ctx  context.Context
 	e    *engine
 	body io.ReadCloser
-	sse  *sse.Reader
 	t    translator
 
 	relay connectors.Relay
@@ -29,7 +28,7 @@ type stream struct {
 func (e *engine) newStream(ctx context.Context, resp *http.Response) *stream {
 	r := sse.NewReader(resp.Body, 0)
 	r.AcceptBareJSON()
-	s := &stream{ctx: ctx, e: e, body: resp.Body, sse: r}
+	s := &stream{ctx: ctx, e: e, body: resp.Body, relay: connectors.Relay{SSE: r}}
 	s.t.e = e
 	return s
 }
@@ -40,11 +39,11 @@ func (s *stream) push(ev unified.Event) { s.relay.Push(ev) }
 func (s *stream) Next() (unified.Event, error) { return s.relay.Next(s) }
 
 // Pending implements unified.Pender.
-func (s *stream) Pending() bool { return s.relay.Pending(s.sse, s) }
+func (s *stream) Pending() bool { return s.relay.Pending(s) }
 
 // Step implements connectors.Stepper.
 func (s *stream) Step() error {
-	ev, err := s.sse.Next()
+	ev, err := s.relay.SSE.Next()
 	switch {
 	case errors.Is(err, io.EOF):
 		if err := s.t.end(s.push, false); err != nil {

@@ -23,7 +23,6 @@ type stream struct {
 	ctx  context.Context
 	p    *OpenAI
 	body io.ReadCloser
-	sse  *sse.Reader
 
 	relay connectors.Relay
 
@@ -40,18 +39,18 @@ type stream struct {
 }
 
 func (p *OpenAI) newStream(ctx context.Context, resp *http.Response) *stream {
-	return &stream{ctx: ctx, p: p, body: resp.Body, sse: sse.NewReader(resp.Body, 0)}
+	return &stream{ctx: ctx, p: p, body: resp.Body, relay: connectors.Relay{SSE: sse.NewReader(resp.Body, 0)}}
 }
 
 // Next implements unified.Stream.
 func (s *stream) Next() (unified.Event, error) { return s.relay.Next(s) }
 
 // Pending implements unified.Pender.
-func (s *stream) Pending() bool { return s.relay.Pending(s.sse, s) }
+func (s *stream) Pending() bool { return s.relay.Pending(s) }
 
 // Step implements connectors.Stepper.
 func (s *stream) Step() error {
-	ev, err := s.sse.Next()
+	ev, err := s.relay.SSE.Next()
 	switch {
 	case errors.Is(err, io.EOF):
 		if !s.finished {
@@ -66,22 +65,11 @@ func (s *stream) Step() error {
 			s.push(unified.Event{Type: unified.EventFinish, Finish: finishReason(nil, len(s.upstreamTools) > 0)})
 			s.finished = true
 		}
-		s.drain()
 		s.relay.Finish()
 	default:
 		return s.decodeChunk(ev.Data)
 	}
 	return nil
-}
-
-// drain reads the rest of the body after [DONE] so the connection can be
-// reused; a well-behaved server has sent nothing more.
-func (s *stream) drain() {
-	for range 4 {
-		if _, err := s.sse.Next(); err != nil {
-			return
-		}
-	}
 }
 
 func (s *stream) push(ev unified.Event) { s.relay.Push(ev) }
