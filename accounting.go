@@ -64,9 +64,7 @@ func (g *Gateway) enforceLocalLimits(r *http.Request, c *call) *unified.Error {
 		d := g.limiters.Allow(c.key.ID, rpm, burst, time.Now())
 		c.rate = &d
 		if !d.Allowed {
-			return &unified.Error{Kind: unified.KindRateLimit, Code: "rate_limit_exceeded", RetryAfter: d.RetryAfter,
-				Message: fmt.Sprintf("Rate limit reached: this API key may send %d requests per minute. Try again in %s.",
-					rpm, ratelimit.FormatReset(d.RetryAfter))}
+			return requestLimitError(rpm, d.RetryAfter)
 		}
 	}
 	if quota := c.key.QuotaTokensDaily; quota > 0 && g.accounts != nil {
@@ -78,9 +76,7 @@ func (g *Gateway) enforceLocalLimits(r *http.Request, c *call) *unified.Error {
 		}
 		if used >= quota {
 			now := time.Now().UTC()
-			midnight := now.Truncate(24 * time.Hour).Add(24 * time.Hour)
-			return &unified.Error{Kind: unified.KindQuota, Code: "insufficient_quota", RetryAfter: midnight.Sub(now),
-				Message: fmt.Sprintf("This API key has used its daily quota of %d tokens; it renews at 00:00 UTC.", quota)}
+			return quotaError(quota, 0, used, now.Truncate(24*time.Hour).Add(24*time.Hour).Sub(now))
 		}
 	}
 	return nil

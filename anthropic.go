@@ -8,6 +8,7 @@ import (
 
 	"github.com/xiaojinpro/xjp-gateway/connectors"
 	anthropicin "github.com/xiaojinpro/xjp-gateway/handlers/anthropic"
+	"github.com/xiaojinpro/xjp-gateway/resilience"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
 
@@ -77,7 +78,7 @@ func (g *Gateway) countTokens(r *http.Request, c *call) (n int, exact bool, _ *u
 		}
 		e := unified.AsError(err)
 		g.logAttemptFailure(c, e)
-		if r.Context().Err() != nil || !shouldFallback(e) {
+		if r.Context().Err() != nil || !resilience.MayFallBack(e) {
 			return 0, false, e
 		}
 	}

@@ -11,24 +11,34 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
 
-// serveModels answers GET /v1/models with the models the key may use.
-func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request) {
+// serveModels answers GET /v1/models with the models the key may use, in
+// the client's dialect.
+func (g *Gateway) serveModels(w http.ResponseWriter, r *http.Request, anthropic bool) {
 	key, err := g.authenticate(r)
 	if err != nil {
-		openaiin.Dialect{}.WriteError(w, err)
+		modelsDialect(anthropic).WriteError(w, err)
+		return
+	}
+	if anthropic {
+		anthropicin.WriteModels(w, g.modelNames(key), g.created)
 		return
 	}
 	openaiin.WriteModels(w, g.modelNames(key), g.created)
+}
+
+// modelsDialect is the dialect the /v1/models endpoints answer in.
+func modelsDialect(anthropic bool) handlers.Dialect {
+	if anthropic {
+		return anthropicin.Dialect{}
+	}
+	return openaiin.Dialect{}
 }
 
 // serveModel answers GET /v1/models/{id} in the client's dialect: the
 // model when the key may use it, else 404, so a key cannot learn what
 // others may use.
 func (g *Gateway) serveModel(w http.ResponseWriter, r *http.Request, id string, anthropic bool) {
-	var d handlers.Dialect = openaiin.Dialect{}
-	if anthropic {
-		d = anthropicin.Dialect{}
-	}
+	d := modelsDialect(anthropic)
 	key, err := g.authenticate(r)
 	if err != nil {
 		d.WriteError(w, err)
@@ -56,14 +66,4 @@ func (g *Gateway) modelNames(key *auth.Key) []string {
 		}
 	}
 	return names
-}
-
-// serveAnthropicModels answers GET /v1/models in Anthropic's shape.
-func (g *Gateway) serveAnthropicModels(w http.ResponseWriter, r *http.Request) {
-	key, err := g.authenticate(r)
-	if err != nil {
-		anthropicin.Dialect{}.WriteError(w, err)
-		return
-	}
-	anthropicin.WriteModels(w, g.modelNames(key), g.created)
 }

@@ -317,27 +317,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		}
 		g.serveCountTokens(w, r)
 	case "/v1/models":
-		if isAnthropicClient(r) {
-			if r.Method != http.MethodGet {
-				return methodNotAllowed(w, anthropicin.Dialect{}, http.MethodGet)
-			}
-			g.serveAnthropicModels(w, r)
-			break
-		}
 		if r.Method != http.MethodGet {
-			return methodNotAllowed(w, openaiin.Dialect{}, http.MethodGet)
+			return methodNotAllowed(w, modelsDialect(isAnthropicClient(r)), http.MethodGet)
 		}
-		g.serveModels(w, r)
+		g.serveModels(w, r, isAnthropicClient(r))
 	default:
 		id, ok := strings.CutPrefix(r.URL.Path, "/v1/models/")
 		if !ok || id == "" {
 			return next.ServeHTTP(w, r)
 		}
 		if r.Method != http.MethodGet {
-			if isAnthropicClient(r) {
-				return methodNotAllowed(w, anthropicin.Dialect{}, http.MethodGet)
-			}
-			return methodNotAllowed(w, openaiin.Dialect{}, http.MethodGet)
+			return methodNotAllowed(w, modelsDialect(isAnthropicClient(r)), http.MethodGet)
 		}
 		g.serveModel(w, r, id, isAnthropicClient(r))
 	}

@@ -240,11 +240,6 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, c *call, a
 	return committed, err
 }
 
-// shouldFallback says whether another route might succeed where this one
-// failed: yes for provider-side failures, no for problems with the
-// request itself.
-func shouldFallback(e *unified.Error) bool { return resilience.MayFallBack(e) }
-
 func (g *Gateway) generate(w http.ResponseWriter, c *call, guard *resilience.Guard, up *unified.Request) error {
 	t0 := time.Now()
 	resp, err := c.route.Connector.Generate(guard.Context(), up)

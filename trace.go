@@ -127,11 +127,12 @@ func (g *Gateway) startAttemptSpan(ctx context.Context, c *call, a routing.Attem
 	if tracer == nil {
 		return ctx, func(error) {}
 	}
+	system := genAISystem(a.Route.Connector)
 	ctx, span := tracer.Start(ctx, "chat "+a.Route.Model, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
 			attrOperation.String("chat"),
-			attrSystem.String(genAISystem(a.Route.Connector)),
-			attrProviderName.String(genAISystem(a.Route.Connector)),
+			attrSystem.String(system),
+			attrProviderName.String(system),
 			attrRequestModel.String(a.Route.Model),
 			attrProvider.String(a.Route.Provider),
 			attrAttempt.Int(c.attempts),
