@@ -30,12 +30,10 @@ import (
 // fails its own request only.)
 type Redis struct {
 	client redis.UniversalClient
-	prefix string
 	cfg    RedisConfig
 
 	failures  atomic.Int32 // failures in a row
-	downUntil atomic.Int64 // unix ns; Redis is not tried before then
-	down      atomic.Bool  // backing off: the next success is a recovery
+	downUntil atomic.Int64 // unix ns; Redis is not tried before then; 0 when not backing off
 	lastLog   atomic.Int64 // unix ns of the last failure logged
 
 	// clock, in tests, replaces Redis's clock (ms).
@@ -63,9 +61,6 @@ const (
 	// logEvery throttles the failure log: Redis down under load would
 	// otherwise log every request.
 	logEvery = 10 * time.Second
-	// quotaTTL keeps a day's quota counter past the day's end, for the
-	// settlements of requests that straddle midnight.
-	quotaTTL = 48 * time.Hour
 )
 
 // ErrUnavailable is wrapped by the errors of a Redis limiter that
@@ -83,7 +78,7 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) *Redis {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop
 	}
-	return &Redis{client: client, prefix: cfg.Prefix, cfg: cfg}
+	return &Redis{client: client, cfg: cfg}
 }
 
 // Request is what one admission asks of a key's budgets.
@@ -135,7 +130,7 @@ func (r *Redis) Admit(ctx context.Context, id string, q Request) (Admission, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	base := r.prefix + "{" + id + "}"
+	base := r.cfg.Prefix + "{" + id + "}"
 	v, err := admitScript.Run(ctx, r.client, []string{base + ":r", base + ":t", base + ":q:"},
 		q.RPM, max(q.Burst, 1), q.TPM, q.Tokens, q.Quota, q.Seed, r.now()).Slice()
 	if err != nil {
@@ -195,7 +190,7 @@ func (r *Redis) Settle(ctx context.Context, id string, tpm int, quota bool, day 
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	base := r.prefix + "{" + id + "}"
+	base := r.cfg.Prefix + "{" + id + "}"
 	q := ""
 	if quota {
 		q = "1"
@@ -243,7 +238,6 @@ func (r *Redis) failed(op string, err error) error {
 	if err != errBackingOff {
 		if r.failures.Add(1) >= backoffAfter {
 			r.downUntil.Store(now + int64(r.cfg.Backoff))
-			r.down.Store(true)
 		}
 		last := r.lastLog.Load()
 		if now-last >= int64(logEvery) && r.lastLog.CompareAndSwap(last, now) {
@@ -259,8 +253,7 @@ func (r *Redis) recovered() {
 	if r.failures.Load() != 0 {
 		r.failures.Store(0)
 	}
-	if r.down.Load() && r.down.CompareAndSwap(true, false) {
-		r.downUntil.Store(0)
+	if u := r.downUntil.Load(); u != 0 && r.downUntil.CompareAndSwap(u, 0) {
 		r.cfg.Logger().Info("rate-limit store reachable again")
 	}
 }

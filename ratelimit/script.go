@@ -83,6 +83,8 @@ else
 	if tpm > 0 then redis.call('SET', KEYS[2], tostring(tnext), 'PX', math.ceil(tnext - now) + 1) end
 	if quota > 0 then
 		used = used + est
+		-- kept 48 h: past the day's end, for the settlements of
+		-- requests that straddle midnight
 		redis.call('SET', qkey, used, 'PX', 172800000)
 	end
 end

@@ -43,18 +43,19 @@ func (m *Model) Execute(ctx context.Context, call Call) *unified.Error {
 				break // open: the next route, without a call
 			}
 			committed, err := call(ctx, Attempt{Route: route, Try: try, Fallback: i > 0})
+			failure := unified.AsError(err)
 			switch {
 			case ctx.Err() != nil:
 				done(resilience.Abandoned)
 			case committed:
 				done(err)
 			default:
-				done(unified.AsError(err))
+				done(failure)
 			}
 			if committed {
 				return nil
 			}
-			last = unified.AsError(err)
+			last = failure
 			if ctx.Err() != nil || !resilience.MayFallBack(last) {
 				return last
 			}
