@@ -70,7 +70,7 @@ func (g *Gateway) enforceLocalLimits(r *http.Request, c *call) *unified.Error {
 	if quota := c.key.QuotaTokensDaily; quota > 0 && g.accounts != nil {
 		used, err := g.accounts.TokensToday(r.Context(), c.key.ID)
 		if err != nil {
-			g.quotaReadErrors.log(g.logger, "reading a key's token count failed", zap.String("key_id", c.key.ID), zap.Error(err))
+			g.quotaReadErrors.Error(g.logger, "reading a key's token count failed", zap.String("key_id", c.key.ID), zap.Error(err))
 			return &unified.Error{Kind: unified.KindUnavailable,
 				Message: "the gateway cannot check this API key's token quota right now; try again shortly"}
 		}

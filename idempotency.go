@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/xiaojinpro/xjp-gateway/internal/logthrottle"
 	"net/http"
 	"strconv"
 	"strings"
@@ -82,7 +83,7 @@ type idempotent struct {
 	release func() error
 	// storeErrors throttles the "idempotency store failed" log line, so
 	// that a Redis outage cannot flood the log.
-	storeErrors *logThrottle
+	storeErrors *logthrottle.Throttle
 }
 
 // provisionIdempotency acquires the store; it does no network I/O.
@@ -102,7 +103,7 @@ func (g *Gateway) provisionIdempotency() error {
 		ttl:     orDefault(time.Duration(cfg.TTL), defaultIdempotencyTTL),
 		maxBody: int(orDefault(cfg.MaxBody, defaultIdempotencyMaxBody)),
 
-		storeErrors: &logThrottle{every: keyStoreLogInterval},
+		storeErrors: &logthrottle.Throttle{Every: keyStoreLogInterval},
 	}
 	switch cfg.Store {
 	case "", "memory":
@@ -181,7 +182,7 @@ func (g *Gateway) executeOnce(w http.ResponseWriter, r *http.Request, c *call) {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		g.fail(w, c, unified.AsError(err)) // the client left while waiting
 	case err != nil:
-		g.idem.storeErrors.log(g.logger, "idempotency store failed", zap.String("request_id", c.id), zap.Error(err))
+		g.idem.storeErrors.Error(g.logger, "idempotency store failed", zap.String("request_id", c.id), zap.Error(err))
 		g.fail(w, c, &unified.Error{Kind: unified.KindUnavailable, Retryable: true,
 			Message: "the gateway cannot check idempotency keys right now; try again shortly"})
 	case resp != nil:

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/xiaojinpro/xjp-gateway/internal/logthrottle"
 	"net/http"
 	"strings"
 	"time"
@@ -123,9 +124,9 @@ type Gateway struct {
 	created   int64 // reported as the creation time of every model
 	logger    *zap.Logger
 	// keyStoreErrors throttles the "key store failed" log line.
-	keyStoreErrors *logThrottle
+	keyStoreErrors *logthrottle.Throttle
 	// quotaReadErrors throttles "reading a key's token count failed".
-	quotaReadErrors *logThrottle
+	quotaReadErrors *logthrottle.Throttle
 	// exiting is cancelled when the process exits (shutdown.go).
 	exiting context.Context
 	exitNow context.CancelFunc
@@ -212,8 +213,8 @@ func (Gateway) CaddyModule() caddy.ModuleInfo {
 // table. It does no network I/O.
 func (g *Gateway) Provision(ctx caddy.Context) error {
 	g.logger = ctx.Logger()
-	g.keyStoreErrors = &logThrottle{every: keyStoreLogInterval}
-	g.quotaReadErrors = &logThrottle{every: keyStoreLogInterval}
+	g.keyStoreErrors = &logthrottle.Throttle{Every: keyStoreLogInterval}
+	g.quotaReadErrors = &logthrottle.Throttle{Every: keyStoreLogInterval}
 	g.provisionExit(ctx)
 	g.created = time.Now().Unix()
 	if err := g.provisionObservability(ctx); err != nil {
@@ -339,6 +340,10 @@ func methodNotAllowed(w http.ResponseWriter, d handlers.Dialect, allow string) e
 	d.WriteError(w, unified.Errorf(unified.KindMethodNotAllowed, "this endpoint only accepts %s", allow))
 	return nil
 }
+
+// keyStoreLogInterval is how often a failing key, quota or idempotency
+// store is logged.
+const keyStoreLogInterval = 10 * time.Second
 
 // Interface guards
 var (

@@ -155,7 +155,7 @@ func (g *Gateway) authenticate(r *http.Request) (*auth.Key, *unified.Error) {
 	case errors.Is(err, auth.ErrUnknownKey):
 		return nil, &unified.Error{Kind: unified.KindAuthentication, Message: "invalid API key"}
 	default:
-		g.keyStoreErrors.log(g.logger, "key store failed", zap.Error(err))
+		g.keyStoreErrors.Error(g.logger, "key store failed", zap.Error(err))
 		return nil, &unified.Error{Kind: unified.KindUnavailable,
 			Message: "the gateway cannot check API keys right now; try again shortly"}
 	}

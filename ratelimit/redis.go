@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/xiaojinpro/xjp-gateway/internal/logthrottle"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +23,7 @@ import (
 // one script call (admitScript), each settlement another.
 //
 // When Redis fails, Admit and Settle return an error wrapping
-// ErrUnavailable, count it in xjp_ratelimit_store_failures_total and log
+// ErrUnavailable, count it in xjp_ratelimit_store_failureLogtotal and log
 // it (once per logEvery at most); the caller applies its failure
 // policy. After backoffAfter failures in a row the limiter leaves Redis
 // alone for Backoff, answering ErrUnavailable at once, then lets one
@@ -32,9 +33,9 @@ type Redis struct {
 	client redis.UniversalClient
 	cfg    RedisConfig
 
-	failures  atomic.Int32 // failures in a row
-	downUntil atomic.Int64 // unix ns; Redis is not tried before then; 0 when not backing off
-	lastLog   atomic.Int64 // unix ns of the last failure logged
+	failures   atomic.Int32         // failures in a row
+	downUntil  atomic.Int64         // unix ns; Redis is not tried before then; 0 when not backing off
+	failureLog logthrottle.Throttle // the failure log, once per logEvery
 
 	// clock, in tests, replaces Redis's clock (ms).
 	clock func() int64
@@ -78,7 +79,7 @@ func NewRedis(client redis.UniversalClient, cfg RedisConfig) *Redis {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop
 	}
-	return &Redis{client: client, cfg: cfg}
+	return &Redis{client: client, cfg: cfg, failureLog: logthrottle.Throttle{Every: logEvery}}
 }
 
 // Request is what one admission asks of a key's budgets.
@@ -239,11 +240,8 @@ func (r *Redis) failed(op string, err error) error {
 		if r.failures.Add(1) >= backoffAfter {
 			r.downUntil.Store(now + int64(r.cfg.Backoff))
 		}
-		last := r.lastLog.Load()
-		if now-last >= int64(logEvery) && r.lastLog.CompareAndSwap(last, now) {
-			r.cfg.Logger().Error("rate-limit store unreachable; applying the on_failure policy",
-				zap.String("operation", op), zap.Duration("retry_in", r.cfg.Backoff), zap.Error(err))
-		}
+		r.failureLog.Error(r.cfg.Logger(), "rate-limit store unreachable; applying the on_failure policy",
+			zap.String("operation", op), zap.Duration("retry_in", r.cfg.Backoff), zap.Error(err))
 	}
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }

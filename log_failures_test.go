@@ -3,6 +3,7 @@ package xjpgateway
 import (
 	"context"
 	"errors"
+	"github.com/xiaojinpro/xjp-gateway/internal/logthrottle"
 	"net/http/httptest"
 	"testing"
 	"time"
@@ -30,7 +31,7 @@ func TestKeyStoreFailureLogIsThrottled(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	g := &Gateway{keys: brokenStore{}, logger: zap.New(core)}
-	g.keyStoreErrors = &logThrottle{every: keyStoreLogInterval, now: func() time.Time { return now }}
+	g.keyStoreErrors = &logthrottle.Throttle{Every: keyStoreLogInterval, Now: func() time.Time { return now }}
 
 	call := func() {
 		t.Helper()
@@ -78,7 +79,7 @@ func TestIdempotencyStoreFailureLogIsThrottled(t *testing.T) {
 	g := testGateway(nil, nil)
 	g.logger = zap.New(core)
 	g.idem = &idempotent{header: "Idempotency-Key", store: brokenIdempotencyStore{},
-		storeErrors: &logThrottle{every: keyStoreLogInterval, now: func() time.Time { return now }}}
+		storeErrors: &logthrottle.Throttle{Every: keyStoreLogInterval, Now: func() time.Time { return now }}}
 	for i := range 100 {
 		r := httptest.NewRequest("POST", "/v1/chat/completions", nil)
 		r.Header.Set("Idempotency-Key", "k")
