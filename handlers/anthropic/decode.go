@@ -346,7 +346,7 @@ func reasoning(raw jsontext.Value) (*unified.Reasoning, error) {
 	case "disabled":
 		return nil, nil
 	case "enabled":
-		if t.BudgetTokens < 1024 {
+		if t.BudgetTokens < unified.BudgetLow {
 			return nil, unified.InvalidParam("thinking.budget_tokens", "must be at least 1024")
 		}
 		return &unified.Reasoning{BudgetTokens: t.BudgetTokens}, nil
@@ -355,22 +355,10 @@ func reasoning(raw jsontext.Value) (*unified.Reasoning, error) {
 }
 
 // thinkingRequested reports whether the client turned on extended
-// thinking, and so expects thinking blocks in the answer.
+// thinking, and so expects thinking blocks in the answer: its thinking
+// member, decoded into Reasoning.
 func thinkingRequested(r *unified.Request) bool {
-	if r == nil || r.ExtensionsDialect != Name {
-		return false
-	}
-	raw, ok := r.Extensions["thinking"]
-	if !ok {
-		return false
-	}
-	var t struct {
-		Type string `json:"type"`
-	}
-	if json.Unmarshal(raw, &t) != nil {
-		return false
-	}
-	return t.Type != "" && t.Type != "disabled"
+	return r != nil && r.ExtensionsDialect == Name && r.Reasoning != nil
 }
 
 // jsonError turns a decoding failure into a 400 that names the field in

@@ -89,7 +89,7 @@ func blocksJSON(t *testing.T, msg sdk.Message) string {
 func TestStreamTranslation(t *testing.T) {
 	t.Parallel()
 	withThinking := *testMeta
-	withThinking.Request = &unified.Request{ExtensionsDialect: Name,
+	withThinking.Request = &unified.Request{ExtensionsDialect: Name, Reasoning: &unified.Reasoning{BudgetTokens: 2048}, // as decoded
 		Extensions: map[string]jsontext.Value{"thinking": jsontext.Value(`{"type":"enabled","budget_tokens":2048}`)}}
 	tests := []struct {
 		name   string
