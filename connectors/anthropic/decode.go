@@ -106,13 +106,12 @@ func (p *Anthropic) decodeResponse(resp *http.Response, native bool) (*unified.R
 		return nil, unified.Errorf(unified.KindUpstream, "provider %s returned an unreadable answer", p.name)
 	}
 	out := &unified.Response{ID: mr.ID, Model: mr.Model, Usage: usage(&mr.Usage, &usageState{})}
-	var text []string
 	for i := range mr.Content {
 		b := &mr.Content[i]
 		switch b.Type {
 		case "text":
 			if b.Text != "" {
-				text = append(text, b.Text)
+				out.Content = append(out.Content, unified.Text(b.Text))
 			}
 		case "thinking":
 			out.Reasoning += b.Thinking
@@ -124,9 +123,6 @@ func (p *Anthropic) decodeResponse(resp *http.Response, native bool) (*unified.R
 			}
 			out.ToolCalls = append(out.ToolCalls, unified.ToolCall{ID: b.ID, Name: b.Name, Arguments: args})
 		}
-	}
-	for _, t := range text {
-		out.Content = append(out.Content, unified.Text(t))
 	}
 	stop := ""
 	if mr.StopReason != nil {
