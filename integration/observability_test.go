@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
-
 	"github.com/xiaojinpro/xjp-gateway/internal/pgtest"
 )
 
@@ -108,31 +106,6 @@ func observabilityConfig(accessLog string) string {
 	}
 }
 `, ports.http, ports.alt, fake.srv.URL, accessLog, obsUpstreamKey, obsClientKey, obsLimitedKey)
-}
-
-// loadWithGlobals is loadCaddyfile with extra global options.
-func loadWithGlobals(t *testing.T, globals, sites string) {
-	t.Helper()
-	tester := caddytest.NewTester(t).WithDefaultOverrides(caddytest.Config{
-		AdminPort:          ports.admin,
-		TestRequestTimeout: 30 * time.Second,
-		LoadRequestTimeout: 10 * time.Second,
-	})
-	cfg := fmt.Sprintf(`{
-	admin localhost:%d
-	persist_config off
-	skip_install_trust
-	auto_https off
-	http_port %d
-	https_port %d
-	storage file_system %s
-	%s
-}
-%s`, ports.admin, ports.http, ports.https, dataDir, globals, sites)
-	tester.InitServer(cfg, "caddyfile")
-	if t.Failed() {
-		t.FailNow()
-	}
 }
 
 const obsCompletion = `{"id":"chatcmpl-obs","object":"chat.completion","created":1,"model":"openai/gpt-4o-2024-08-06",
@@ -236,7 +209,7 @@ func TestObservability(t *testing.T) {
 	// with their value before the run.
 	shared := []string{`xjp_requests_total{model="",provider="",status="429",tenant=""}`, `xjp_rate_limited_total{tenant=""}`}
 	before := map[string]float64{}
-	loadWithGlobals(t, globals, config)
+	loadCaddyfileGlobals(t, globals, config)
 	for _, series := range shared {
 		v, _ := sample(scrape(t, adminMetrics), series)
 		before[series], _ = strconv.ParseFloat(v, 64)
@@ -345,7 +318,7 @@ func TestObservability(t *testing.T) {
 	}
 
 	// Reload: the counters keep their values and nothing is registered twice.
-	loadWithGlobals(t, globals, config+"\n:"+fmt.Sprint(ports.https)+" {\n\trespond ok\n}\n")
+	loadCaddyfileGlobals(t, globals, config+"\n:"+fmt.Sprint(ports.https)+" {\n\trespond ok\n}\n")
 	after := scrape(t, adminMetrics)
 	if got, _ := sample(after, unique.Replace(`xjp_requests_total{model="m-obs",provider="up",status="200",tenant="obs-acme"}`)); got != "2" {
 		t.Errorf("after a reload, xjp_requests_total = %q, want 2", got)
