@@ -106,13 +106,14 @@ func TestSlowClientHoldsBackTheUpstream(t *testing.T) {
 	// The upstream can write only until the socket buffers between it and
 	// the client fill; then it waits. Watch it settle.
 	var last int64 = -1
-	for i := 0; i < 200; i++ { // 10s at most: a hang guard
+	settled := false
+	for i := 0; i < 200 && !settled; i++ { // 10s at most: a hang guard
 		time.Sleep(50 * time.Millisecond)
 		n := up.written.Load()
-		if n == last {
-			break
-		}
-		last = n
+		settled, last = n == last, n
+	}
+	if !settled {
+		t.Fatalf("the upstream still writes after 10s (%d MiB) to a client that reads nothing: the gateway buffers without bound", last>>20)
 	}
 	t.Logf("the upstream wrote %d KiB to a client that reads nothing", up.written.Load()>>10)
 	if n := up.written.Load(); n > 64<<20 {

@@ -17,7 +17,11 @@ import (
 func secretLeaks(secrets, outputs map[string]string) []string {
 	var leaks []string
 	for sname, secret := range secrets {
-		for _, needle := range secretFragments(secret) {
+		needles := secretFragments(secret)
+		if len(needles) == 0 {
+			leaks = append(leaks, sname+": empty, so nothing is scanned for it")
+		}
+		for _, needle := range needles {
 			for oname, out := range outputs {
 				if i := strings.Index(out, needle); i >= 0 {
 					lo, hi := max(0, i-60), min(len(out), i+len(needle)+60)
@@ -37,7 +41,11 @@ func secretFragments(secret string) []string {
 	var out []string
 	for _, line := range strings.Split(secret, "\n") {
 		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "-----") || len(line) < window {
+		switch {
+		case line == "" || strings.HasPrefix(line, "-----"):
+			continue
+		case len(line) < window: // a short secret: itself
+			out = append(out, line)
 			continue
 		}
 		for i := 0; i+window <= len(line); i += window / 2 {
@@ -48,7 +56,7 @@ func secretFragments(secret string) []string {
 }
 
 func TestSecretLeaksFindsFragments(t *testing.T) {
-	secrets := map[string]string{"key": "sk-0123456789abcdefghij", "pem": "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\n-----END KEY-----"}
+	secrets := map[string]string{"key": "sk-0123456789abcdefghij", "pepper": "pep-123", "pem": "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEF\n-----END KEY-----"}
 	for _, tc := range []struct {
 		out  string
 		want int
@@ -57,9 +65,13 @@ func TestSecretLeaksFindsFragments(t *testing.T) {
 		{"whole sk-0123456789abcdefghij key", 1},
 		{"cut short: sk-0123456789ab…", 1},
 		{`pem line "BgkqhkiG9w0BAQEF"`, 1},
+		{"a short pepper: pep-123", 1},
 	} {
 		if got := secretLeaks(secrets, map[string]string{"out": tc.out}); (len(got) > 0) != (tc.want > 0) {
 			t.Errorf("%q: leaks %v", tc.out, got)
 		}
+	}
+	if got := secretLeaks(map[string]string{"blank": " "}, map[string]string{"out": "x"}); len(got) != 1 {
+		t.Errorf("a blank secret is not reported: %v", got)
 	}
 }
