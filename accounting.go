@@ -146,6 +146,9 @@ func (m *meteredStream) Next() (unified.Event, error) {
 // count, or, for a stream that ended without a usage report (it broke,
 // or the client left), what it produced.
 func (c *call) chargedUsage() unified.Usage {
+	if c.recorded {
+		return c.charged
+	}
 	u := c.usage
 	if c.produced > 0 {
 		if u.OutputTokens == 0 {
@@ -156,6 +159,15 @@ func (c *call) chargedUsage() unified.Usage {
 		}
 	}
 	return u
+}
+
+// duration is how long the request took: until it was recorded, or, for
+// a request still running, until now.
+func (c *call) duration() time.Duration {
+	if c.recorded {
+		return c.elapsed
+	}
+	return time.Since(c.start)
 }
 
 // statusClientClosed is the status recorded for a request whose client
@@ -182,7 +194,7 @@ func (g *Gateway) account(c *call) {
 		PromptTokens:     u.InputTokens,
 		CompletionTokens: u.OutputTokens,
 		CachedTokens:     u.CachedInput,
-		Latency:          time.Since(c.start),
+		Latency:          c.duration(),
 		TTFT:             c.ttft,
 		Attempts:         c.attempts,
 	}

@@ -27,8 +27,7 @@ type Metrics struct {
 // observation is what the metrics, the trace and the access log learn
 // of a request beyond what the rest of the pipeline keeps.
 type observation struct {
-	started       bool          // counted in flight; record must end it
-	duration      time.Duration // arrival to record, once recorded
+	started       bool // counted in flight; record must end it
 	responseModel string
 	finish        unified.FinishReason
 	trace         requestTrace
@@ -68,14 +67,13 @@ func (g *Gateway) observeEnd(c *call) {
 		Provider:         c.route.Provider,
 		Tenant:           g.tenantLabel(c),
 		Status:           status,
-		Duration:         time.Since(c.start),
+		Duration:         c.duration(),
 		TTFT:             c.ttft,
 		PromptTokens:     u.InputTokens,
 		CompletionTokens: u.OutputTokens,
 		CachedTokens:     u.CachedInput,
 	}
 	m.Overhead = m.Duration - c.upstreamWait
-	c.obs.duration = m.Duration
 	if c.model != nil {
 		m.Model = c.model.Name
 	}
@@ -182,7 +180,7 @@ func (c *call) timingPlaceholder(name string) (any, bool) {
 	}
 	switch name {
 	case phCachedTokens:
-		return strconv.Itoa(c.usage.CachedInput), true
+		return strconv.Itoa(c.charged.CachedInput), true
 	case phTTFT:
 		if c.ttft > 0 {
 			return ms(c.ttft), true
@@ -190,9 +188,7 @@ func (c *call) timingPlaceholder(name string) (any, bool) {
 	case phUpstreamMs:
 		return ms(c.upstreamWait), true
 	case phGatewayMs:
-		if c.obs.duration > 0 {
-			return ms(c.obs.duration - c.upstreamWait), true
-		}
+		return ms(c.elapsed - c.upstreamWait), true
 	}
 	return nil, false
 }

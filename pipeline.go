@@ -40,7 +40,12 @@ type call struct {
 	attempts  int           // upstream calls made
 	fallback  bool          // route is not the first the plan named
 	published bool          // the route's placeholders show it
-	recorded  bool          // the token placeholders show the usage
+	// recorded: the request is over; charged and elapsed are fixed then,
+	// so that the usage row, the metrics, the span, the access log and
+	// the placeholders all show the same numbers.
+	recorded bool
+	charged  unified.Usage
+	elapsed  time.Duration
 	// upstreamWait is the time spent waiting on providers (calls and
 	// stream reads); the rest of the request's time is the gateway's own.
 	upstreamWait time.Duration
@@ -340,11 +345,16 @@ func (g *Gateway) logAttemptFailure(c *call, e *unified.Error) {
 	}
 }
 
+// end fixes the request's outcome at its end, at.
+func (c *call) end(at time.Time) {
+	c.charged, c.elapsed, c.recorded = c.chargedUsage(), at.Sub(c.start), true
+}
+
 // record ends the call: its placeholders show its outcome from now on,
 // and its usage is accounted.
 func (g *Gateway) record(c *call) {
 	c.publishRoute()
-	c.recorded = true
+	c.end(time.Now())
 	g.account(c)
 	g.observeEnd(c)
 }

@@ -3,6 +3,7 @@ package xjpgateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -122,6 +123,10 @@ func TestStreamCutByIdleTimeoutIsAccounted(t *testing.T) {
 			}
 			if placeholder(c, phAttempts) != "1" || placeholder(c, phFallback) != "false" {
 				t.Errorf("attempts %q fallback %q", placeholder(c, phAttempts), placeholder(c, phFallback))
+			}
+			// The placeholders show what the usage row charges.
+			if got := placeholder(c, phOutputTokens); got != fmt.Sprint(rec.CompletionTokens) {
+				t.Errorf("output_tokens placeholder %q, usage row %d", got, rec.CompletionTokens)
 			}
 		})
 	}

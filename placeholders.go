@@ -71,11 +71,11 @@ func (c *call) placeholder(key string) (any, bool) {
 		}
 	case phInputTokens:
 		if c.recorded {
-			return strconv.Itoa(c.usage.InputTokens), true
+			return strconv.Itoa(c.charged.InputTokens), true
 		}
 	case phOutputTokens:
 		if c.recorded {
-			return strconv.Itoa(c.usage.OutputTokens), true
+			return strconv.Itoa(c.charged.OutputTokens), true
 		}
 	case phCachedTokens, phTTFT, phUpstreamMs, phGatewayMs:
 		return c.timingPlaceholder(name)

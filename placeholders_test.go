@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 
@@ -46,7 +47,7 @@ func TestPlaceholdersFollowThePipeline(t *testing.T) {
 	c.route, c.attempts, c.fallback = routing.Route{Provider: "backup", Model: "m2"}, 2, true
 	c.publishRoute()
 	c.usage = unified.Usage{InputTokens: 7, OutputTokens: 3}
-	c.recorded = true
+	c.end(time.Now())
 	want("recorded", map[string]string{phRequestID: c.id, phDialect: "openai",
 		phTenant: "acme", phKeyID: "k1", phModel: "gpt-x", phProvider: "backup", phUpstreamModel: "m2",
 		phAttempts: "2", phFallback: "true", phInputTokens: "7", phOutputTokens: "3"})

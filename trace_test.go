@@ -217,7 +217,7 @@ func TestTimingPlaceholders(t *testing.T) {
 			t.Errorf("%s = %v before the request was recorded", name, v)
 		}
 	}
-	c.recorded, c.obs.duration = true, 5*time.Millisecond
+	c.end(c.start.Add(5 * time.Millisecond))
 	for name, want := range map[string]string{phCachedTokens: "4", phTTFT: "1.500", phUpstreamMs: "2.000", phGatewayMs: "3.000"} {
 		if v, ok := c.placeholder(phPrefix + name); !ok || v != want {
 			t.Errorf("%s = %v (%v), want %s", name, v, ok, want)
