@@ -22,6 +22,24 @@ func ReadErrorBody(resp *http.Response) []byte {
 	return b
 }
 
+// maxAnswer bounds a non-streamed answer.
+const maxAnswer = 32 << 20
+
+// ReadAnswer reads and closes the body of a whole (non-streamed) answer
+// of provider. A read cut by ctx fails with ctx's error, any other with a
+// retryable upstream error.
+func ReadAnswer(ctx context.Context, resp *http.Response, provider string) ([]byte, error) {
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &unified.Error{Kind: unified.KindUpstream, Retryable: true, Message: "reading the answer of provider " + provider + " failed"}
+	}
+	return body, nil
+}
+
 // StatusError classifies an upstream HTTP failure. message is the
 // provider's own text (already extracted from its error shape); secret is
 // scrubbed from it. Credential failures are reported as a gateway-side

@@ -14,9 +14,6 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
 
-// maxResponseBody bounds a non-streamed answer.
-const maxResponseBody = 32 << 20
-
 // post sends one call and returns the upstream response once its status
 // is 200.
 func (p *Anthropic) post(ctx context.Context, url string, req *unified.Request, m mode) (*http.Response, error) {
@@ -95,11 +92,10 @@ func (p *Anthropic) streamError(e *anthropicwire.ErrorBody) *unified.Error {
 
 // decodeResponse reads a non-streamed answer. For a native request the
 // body is kept whole for the Anthropic ingress to pass on.
-func (p *Anthropic) decodeResponse(resp *http.Response, native bool) (*unified.Response, error) {
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+func (p *Anthropic) decodeResponse(ctx context.Context, resp *http.Response, native bool) (*unified.Response, error) {
+	body, err := connectors.ReadAnswer(ctx, resp, p.name)
 	if err != nil {
-		return nil, &unified.Error{Kind: unified.KindUpstream, Retryable: true, Message: "reading the answer of provider " + p.name + " failed"}
+		return nil, err
 	}
 	var mr anthropicwire.MessageResponse
 	if err := json.Unmarshal(body, &mr); err != nil {

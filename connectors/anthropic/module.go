@@ -230,7 +230,7 @@ func (p *Anthropic) Generate(ctx context.Context, req *unified.Request) (*unifie
 	if err != nil {
 		return nil, err
 	}
-	return p.decodeResponse(resp, isNative(req))
+	return p.decodeResponse(ctx, resp, isNative(req))
 }
 
 // Stream implements connectors.Connector.

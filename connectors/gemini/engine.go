@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -14,9 +13,6 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/connectors"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
-
-// maxResponseBody bounds a non-streamed answer.
-const maxResponseBody = 32 << 20
 
 // engine is what the vertex and gemini provider types share once
 // provisioned: the endpoint, the credentials and the translator.
@@ -68,13 +64,9 @@ func (e *engine) Generate(ctx context.Context, req *unified.Request) (*unified.R
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	body, err := connectors.ReadAnswer(ctx, resp, e.name)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, &unified.Error{Kind: unified.KindUpstream, Retryable: true, Message: "reading the answer of provider " + e.name + " failed"}
+		return nil, err
 	}
 	var gr generateResponse
 	if err := json.Unmarshal(body, &gr); err != nil {

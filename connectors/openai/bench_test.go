@@ -139,7 +139,7 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		body.Reset(raw)
-		resp, err := p.decodeResponse(&http.Response{Body: io.NopCloser(body)})
+		resp, err := p.decodeResponse(context.Background(), &http.Response{Body: io.NopCloser(body)})
 		if err != nil || resp.Usage.InputTokens != 120 {
 			b.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package openai
 import (
 	"bytes"
 	"context"
-	"io"
 	"net/http"
 
 	"github.com/go-json-experiment/json"
@@ -12,9 +11,6 @@ import (
 	"github.com/xiaojinpro/xjp-gateway/internal/openaiwire"
 	"github.com/xiaojinpro/xjp-gateway/unified"
 )
-
-// maxResponseBody bounds a non-streamed answer.
-const maxResponseBody = 32 << 20
 
 // post sends req and returns the upstream response once its status is 200.
 func (p *OpenAI) post(ctx context.Context, req *unified.Request, stream bool) (*http.Response, error) {
@@ -83,11 +79,10 @@ func rawProviderMessage(raw string) string {
 	return inner.Message
 }
 
-func (p *OpenAI) decodeResponse(resp *http.Response) (*unified.Response, error) {
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+func (p *OpenAI) decodeResponse(ctx context.Context, resp *http.Response) (*unified.Response, error) {
+	body, err := connectors.ReadAnswer(ctx, resp, p.name)
 	if err != nil {
-		return nil, &unified.Error{Kind: unified.KindUpstream, Retryable: true, Message: "reading the answer of provider " + p.name + " failed"}
+		return nil, err
 	}
 	var cc openaiwire.ChatCompletion
 	if err := json.Unmarshal(body, &cc); err != nil {

@@ -141,7 +141,7 @@ func (p *OpenAI) Generate(ctx context.Context, req *unified.Request) (*unified.R
 	if err != nil {
 		return nil, err
 	}
-	return p.decodeResponse(resp)
+	return p.decodeResponse(ctx, resp)
 }
 
 // Stream implements connectors.Connector.
