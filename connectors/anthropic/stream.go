@@ -1,6 +1,7 @@
 package anthropic
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -79,27 +80,29 @@ func (s *stream) Step() error {
 
 func (s *stream) push(ev unified.Event) { s.relay.Push(ev) }
 
-func (s *stream) decode(name string, data []byte) error {
-	if name == "" {
-		// No event: line. Anthropic always sends one; take the type from
-		// the data for servers that do not.
-		var t struct {
-			Type string `json:"type"`
-		}
-		if json.Unmarshal(data, &t) != nil {
-			return unified.Errorf(unified.KindUpstream, "provider %s sent an unreadable stream event", s.p.name)
-		}
-		name = t.Type
+// ping passes a native client the upstream's ping; it means nothing else.
+func (s *stream) ping(data []byte) {
+	if s.native {
+		s.push(unified.Event{Type: unified.EventNative, Name: "ping", Native: data})
 	}
+}
+
+func (s *stream) decode(name string, data []byte) error {
 	if name == "ping" {
-		if s.native {
-			s.push(unified.Event{Type: unified.EventNative, Name: name, Native: data})
-		}
+		s.ping(data)
 		return nil
 	}
 	s.ev = anthropicwire.StreamEvent{}
 	if err := json.Unmarshal(data, &s.ev); err != nil {
-		return unified.Errorf(unified.KindUpstream, "provider %s sent an unreadable %s event", s.p.name, name)
+		return unified.Errorf(unified.KindUpstream, "provider %s sent an unreadable %s event", s.p.name, cmp.Or(name, "stream"))
+	}
+	if name == "" {
+		// No event: line. Anthropic always sends one; take the type from
+		// the data for servers that do not.
+		if name = s.ev.Type; name == "ping" {
+			s.ping(data)
+			return nil
+		}
 	}
 	if name == "error" {
 		if s.ev.Error == nil {
