@@ -139,9 +139,6 @@ func (p *Anthropic) Validate() error {
 	return nil
 }
 
-// Cleanup closes idle connections.
-func (p *Anthropic) Cleanup() error { return p.Common.Cleanup() }
-
 // UnmarshalCaddyfile parses the provider block:
 //
 //	provider <name> anthropic {

@@ -230,9 +230,6 @@ func (g *Gemini) Validate() error {
 	return validateSafety(g.SafetySettings, false)
 }
 
-// Cleanup closes idle connections.
-func (g *Gemini) Cleanup() error { return g.Common.Cleanup() }
-
 var thresholds = map[string]bool{
 	"BLOCK_LOW_AND_ABOVE": true, "BLOCK_MEDIUM_AND_ABOVE": true, "BLOCK_ONLY_HIGH": true,
 	"BLOCK_NONE": true, "OFF": true, "HARM_BLOCK_THRESHOLD_UNSPECIFIED": true,

@@ -94,9 +94,6 @@ func (p *OpenAI) Validate() error {
 	return fmt.Errorf("max_tokens_field must be max_tokens or max_completion_tokens, not %q", p.MaxTokensField)
 }
 
-// Cleanup closes idle connections.
-func (p *OpenAI) Cleanup() error { return p.Common.Cleanup() }
-
 // UnmarshalCaddyfile parses the provider block:
 //
 //	provider <name> openai|openrouter {
