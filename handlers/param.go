@@ -11,3 +11,13 @@ type FieldNamer interface {
 	// It runs only when a request is refused, so it may read body again.
 	FieldName(req *unified.Request, body []byte, at unified.Location) string
 }
+
+// Position is the 0-based index in the client's array of something with a
+// 1-based origin (unified.Message.Origin, unified.Tool.Origin), or its
+// index in the unified request when the origin is unknown.
+func Position(origin int32, index int) int {
+	if origin > 0 {
+		return int(origin) - 1
+	}
+	return index
+}

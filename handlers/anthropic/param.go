@@ -26,7 +26,7 @@ func (Dialect) FieldName(req *unified.Request, _ []byte, at unified.Location) st
 	case unified.FieldN:
 		return "n"
 	case unified.FieldToolSchema:
-		return "tools." + strconv.Itoa(index(req.Tools[at.Tool].Origin, at.Tool)) + ".input_schema"
+		return "tools." + strconv.Itoa(handlers.Position(req.Tools[at.Tool].Origin, at.Tool)) + ".input_schema"
 	}
 	if at.Message < 0 || at.Message >= len(req.Messages) {
 		return "messages"
@@ -68,15 +68,6 @@ func (Dialect) FieldName(req *unified.Request, _ []byte, at unified.Location) st
 		return path + ".source.media_type"
 	}
 	return path
-}
-
-// index is the 0-based index in the client's array of something with a
-// 1-based origin, or its index in the unified request when unknown.
-func index(origin int32, i int) int {
-	if origin > 0 {
-		return int(origin) - 1
-	}
-	return i
 }
 
 var _ handlers.FieldNamer = Dialect{}

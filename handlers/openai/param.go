@@ -26,13 +26,13 @@ func (Dialect) FieldName(req *unified.Request, body []byte, at unified.Location)
 	case unified.FieldN:
 		return "n"
 	case unified.FieldToolSchema:
-		return "tools[" + strconv.Itoa(position(req.Tools[at.Tool].Origin, at.Tool)) + "].function.parameters"
+		return "tools[" + strconv.Itoa(handlers.Position(req.Tools[at.Tool].Origin, at.Tool)) + "].function.parameters"
 	}
 	if at.Message < 0 || at.Message >= len(req.Messages) {
 		return "messages"
 	}
 	m := &req.Messages[at.Message]
-	path := "messages[" + strconv.Itoa(position(m.Origin.Message, at.Message)) + "]"
+	path := "messages[" + strconv.Itoa(handlers.Position(m.Origin.Message, at.Message)) + "]"
 	switch at.Field {
 	case unified.FieldRole:
 		return path + ".role"
@@ -43,7 +43,7 @@ func (Dialect) FieldName(req *unified.Request, body []byte, at unified.Location)
 		return path + ".content"
 	}
 	p := &m.Content[at.Part]
-	path += ".content[" + strconv.Itoa(position(p.Origin, at.Part)) + "]"
+	path += ".content[" + strconv.Itoa(handlers.Position(p.Origin, at.Part)) + "]"
 	switch at.Field {
 	case unified.FieldPartData, unified.FieldPartMIMEType:
 		switch p.Type {
@@ -61,16 +61,6 @@ func (Dialect) FieldName(req *unified.Request, body []byte, at unified.Location)
 		}
 	}
 	return path
-}
-
-// position is the 0-based index in the client's array of something with
-// a 1-based origin, or its index in the unified request when the origin
-// is unknown (the two agree for OpenAI requests).
-func position(origin int32, index int) int {
-	if origin > 0 {
-		return int(origin) - 1
-	}
-	return index
 }
 
 // maxTokensField is the field the client set the output limit with: the
