@@ -63,9 +63,9 @@ func (g *Gateway) provisionCluster(ctx caddy.Context) error {
 	if s.Timeout < 0 {
 		return fmt.Errorf("rate_limit store: timeout must not be negative")
 	}
-	url := strings.TrimSpace(caddy.NewReplacer().ReplaceAll(s.URL, ""))
-	if url == "" {
-		return fmt.Errorf("rate_limit store: redis needs a url (is its environment variable set?)")
+	url, err := redisURL(s.URL, "rate_limit store")
+	if err != nil {
+		return err
 	}
 	if err := ratelimit.RegisterMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return err
@@ -248,4 +248,14 @@ func (g *Gateway) reconcile(c *call) {
 		ctx = context.WithoutCancel(c.ctx)
 	}
 	_ = g.cluster.store.Settle(ctx, c.key.ID, res.tpm, res.quota, res.day, delta)
+}
+
+// redisURL resolves the placeholders of a Redis store's url (for what, in
+// errors) at provisioning; empty is an error, as an unset {env.X} gives.
+func redisURL(raw, what string) (string, error) {
+	url := strings.TrimSpace(caddy.NewReplacer().ReplaceAll(raw, ""))
+	if url == "" {
+		return "", fmt.Errorf("%s: redis needs a url (is its environment variable set?)", what)
+	}
+	return url, nil
 }

@@ -119,9 +119,9 @@ func (g *Gateway) provisionIdempotency() error {
 		if cfg.Capacity != 0 {
 			return fmt.Errorf("idempotency: capacity is an option of the memory store")
 		}
-		url := strings.TrimSpace(caddy.NewReplacer().ReplaceAll(cfg.URL, ""))
-		if url == "" {
-			return fmt.Errorf("idempotency: the redis store needs a url (is its environment variable set?)")
+		url, err := redisURL(cfg.URL, "idempotency")
+		if err != nil {
+			return err
 		}
 		client, release, err := idempotency.AcquireRedis(url)
 		if err != nil {

@@ -149,7 +149,7 @@ func parseAdmission(v []any, q Request) (Admission, error) {
 	if len(v) != 10 {
 		return Admission{}, fmt.Errorf("unexpected script answer %v", v)
 	}
-	n := make([]int64, len(v))
+	var n [10]int64
 	for i, x := range v {
 		if i == 1 {
 			continue
