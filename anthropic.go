@@ -62,11 +62,7 @@ func (g *Gateway) countTokens(r *http.Request, c *call) (n int, exact bool, _ *u
 		}
 		c.route = route
 		c.attempts++
-		up := *c.req
-		up.Model = route.Model
-		if up.ExtensionsDialect != route.Connector.Capabilities().Dialect {
-			up.Extensions = nil
-		}
+		up := upstreamRequest(c.req, route)
 		t0 := time.Now()
 		n, err := counter.CountTokens(r.Context(), &up)
 		c.upstreamWait += time.Since(t0)

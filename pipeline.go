@@ -220,17 +220,24 @@ func (g *Gateway) execute(w http.ResponseWriter, r *http.Request, c *call) {
 	}
 }
 
+// upstreamRequest is req as route's provider gets it: its upstream model,
+// and the client's extensions only for a provider of the client's dialect.
+func upstreamRequest(req *unified.Request, route routing.Route) unified.Request {
+	up := *req
+	up.Model = route.Model
+	if up.ExtensionsDialect != route.Connector.Capabilities().Dialect {
+		up.Extensions = nil
+	}
+	return up
+}
+
 // attempt calls one route once, under the route's timeouts.
 func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, c *call, a routing.Attempt) (committed bool, err error) {
 	c.route, c.fallback = *a.Route, a.Fallback
 	c.attempts++
 	ctx, endSpan := g.startAttemptSpan(ctx, c, a)
 	defer func() { endSpan(err); c.observeAttempt(a.Try, a.Fallback, err) }()
-	up := *c.req
-	up.Model = c.route.Model
-	if up.ExtensionsDialect != c.route.Connector.Capabilities().Dialect {
-		up.Extensions = nil
-	}
+	up := upstreamRequest(c.req, c.route)
 	guard := resilience.NewGuard(ctx, c.route.Provider, c.route.Timeouts, c.req.Stream)
 	defer guard.Stop()
 	if c.req.Stream {
