@@ -94,12 +94,12 @@ func (g *Gateway) tenantLabel(c *call) string {
 }
 
 // observeAttempt counts one upstream call.
-func (c *call) observeAttempt(try int, fallback bool, err error) {
+func (c *call) observeAttempt(try int, err error) {
 	model := ""
 	if c.model != nil {
 		model = c.model.Name
 	}
-	metrics.ObserveAttempt(model, c.route.Provider, try, fallback, err == nil)
+	metrics.ObserveAttempt(model, c.route.Provider, try, c.fallback, err == nil)
 }
 
 // observeRejection counts a request refused by its key's rate limit or

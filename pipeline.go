@@ -236,7 +236,7 @@ func (g *Gateway) attempt(ctx context.Context, w http.ResponseWriter, c *call, a
 	c.route, c.fallback = *a.Route, a.Fallback
 	c.attempts++
 	ctx, endSpan := g.startAttemptSpan(ctx, c, a)
-	defer func() { endSpan(err); c.observeAttempt(a.Try, a.Fallback, err) }()
+	defer func() { endSpan(err); c.observeAttempt(a.Try, err) }()
 	up := upstreamRequest(c.req, c.route)
 	guard := resilience.NewGuard(ctx, c.route.Provider, c.route.Timeouts, c.req.Stream)
 	defer guard.Stop()
